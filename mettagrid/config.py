@@ -1,0 +1,675 @@
+"""Typed configuration of a game: items, objects, actions, agents, groups, rewards, observations, maps."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "DEFAULT_ITEMS",
+    "ActionConfig",
+    "ActionsConfig",
+    "AgentConfig",
+    "AgentRewards",
+    "AsciiMapBuilder",
+    "AttackActionConfig",
+    "ChangeGlyphActionConfig",
+    "ConverterConfig",
+    "GameConfig",
+    "GlobalObsConfig",
+    "GroupConfig",
+    "MapBuilder",
+    "MazeMapBuilder",
+    "RandomMapBuilder",
+    "RoomGridMapBuilder",
+    "WallConfig",
+    "default_objects",
+    "load_config",
+]
+
+DEFAULT_ITEMS: list[str] = [
+    "ore_red",
+    "ore_blue",
+    "ore_green",
+    "battery_red",
+    "battery_blue",
+    "battery_green",
+    "heart",
+    "armor",
+    "laser",
+    "blueprint",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# ------------------------------------------------------------------ objects
+
+
+class ConverterConfig(_Model):
+    """A converter: consumes input items when a conversion starts, adds outputs when it ends."""
+
+    kind: Literal["converter"] = Field("converter", description="Object kind.")
+    type_id: int = Field(..., ge=1, le=255, description="Type id shown in observations (0 is the agent).")
+    char: str | None = Field(None, min_length=1, max_length=1, description="Map character for ascii maps.")
+    input_resources: dict[str, int] = Field(default_factory=dict, description="Items consumed per conversion.")
+    output_resources: dict[str, int] = Field(default_factory=dict, description="Items produced per conversion.")
+    conversion_ticks: int = Field(1, ge=1, description="Steps from the start of a conversion to its output.")
+    cooldown: int = Field(0, ge=0, description="Steps to wait after a conversion before the next may start.")
+    max_output: int = Field(-1, ge=-1, le=255, description="No conversion starts while this many outputs are held (-1: no limit).")
+    initial_resource_count: int = Field(0, ge=0, le=255, description="Units of each output held at the start.")
+    color: int = Field(0, ge=0, le=255, description="Colour shown in observations.")
+
+    @field_validator("input_resources", "output_resources")
+    @classmethod
+    def _amounts(cls, v: dict[str, int]) -> dict[str, int]:
+        for item, n in v.items():
+            if not 0 <= n <= 255:
+                raise ValueError(f"amount of {item!r} is {n}, expected 0..255")
+        return v
+
+
+class WallConfig(_Model):
+    """A wall: blocks movement; a swappable wall (a block) can be pushed by `swap`."""
+
+    kind: Literal["wall"] = Field("wall", description="Object kind.")
+    type_id: int = Field(..., ge=1, le=255, description="Type id shown in observations (0 is the agent).")
+    char: str | None = Field(None, min_length=1, max_length=1, description="Map character for ascii maps.")
+    swappable: bool = Field(False, description="Whether `swap` can exchange places with it.")
+
+
+ObjectConfig = Annotated[Union[ConverterConfig, WallConfig], Field(discriminator="kind")]
+
+
+def _conv(type_id: int, char: str, inp: dict[str, int], out: dict[str, int], cooldown: int, color: int) -> ConverterConfig:
+    return ConverterConfig(type_id=type_id, char=char, input_resources=inp, output_resources=out, cooldown=cooldown, color=color)
+
+
+def default_objects() -> dict[str, ConverterConfig | WallConfig]:
+    """The default object types of GAME.md, keyed by name."""
+    return {
+        "wall": WallConfig(type_id=1, char="#"),
+        "mine_red": _conv(2, "m", {}, {"ore_red": 1}, 50, 1),
+        "mine_blue": _conv(3, "b", {}, {"ore_blue": 1}, 50, 2),
+        "mine_green": _conv(4, "g", {}, {"ore_green": 1}, 50, 3),
+        "generator_red": _conv(5, "n", {"ore_red": 1}, {"battery_red": 1}, 25, 1),
+        "generator_blue": _conv(6, "B", {"ore_blue": 1}, {"battery_blue": 1}, 25, 2),
+        "generator_green": _conv(7, "G", {"ore_green": 1}, {"battery_green": 1}, 25, 3),
+        "altar": _conv(8, "_", {"battery_red": 3}, {"heart": 1}, 10, 4),
+        "armory": _conv(9, "o", {"ore_red": 3}, {"armor": 1}, 10, 5),
+        "lasery": _conv(10, "S", {"ore_red": 1, "battery_red": 2}, {"laser": 1}, 10, 6),
+        "lab": _conv(11, "L", {"ore_red": 3, "battery_red": 3}, {"blueprint": 1}, 5, 7),
+        "factory": _conv(12, "F", {"blueprint": 1, "ore_red": 5, "battery_red": 5}, {"armor": 5, "laser": 5}, 5, 8),
+        "temple": _conv(13, "T", {"heart": 1, "blueprint": 1}, {"heart": 5}, 5, 9),
+        "block": WallConfig(type_id=14, char="s", swappable=True),
+    }
+
+
+# ------------------------------------------------------------------ actions
+
+
+class ActionConfig(_Model):
+    """An action family: whether it is enabled and the items it needs and spends."""
+
+    enabled: bool = Field(True, description="Whether the action family is in the action list.")
+    required_resources: dict[str, int] = Field(default_factory=dict, description="Items an agent must hold to act.")
+    consumed_resources: dict[str, int] = Field(default_factory=dict, description="Items spent when the action succeeds.")
+
+
+class AttackActionConfig(ActionConfig):
+    """Attack: freezes the target and steals its inventory unless it holds the defense resources."""
+
+    consumed_resources: dict[str, int] = Field(default_factory=lambda: {"laser": 1}, description="Items spent per attack.")
+    defense_resources: dict[str, int] = Field(default_factory=lambda: {"armor": 1}, description="Items that block an attack.")
+
+
+class ChangeGlyphActionConfig(ActionConfig):
+    """Glyph actions: one action per glyph value."""
+
+    enabled: bool = Field(False, description="Whether the glyph actions are in the action list.")
+    number_of_glyphs: int = Field(4, ge=1, le=255, description="Number of change_glyph_<g> actions.")
+
+
+def _off() -> ActionConfig:
+    return ActionConfig(enabled=False)
+
+
+class ActionsConfig(_Model):
+    """The enabled actions; the action list keeps this canonical order with noop at index 0."""
+
+    noop: ActionConfig = Field(default_factory=ActionConfig, description="Do nothing (always enabled).")
+    move: ActionConfig = Field(default_factory=ActionConfig, description="move_forward, move_back.")
+    rotate: ActionConfig = Field(default_factory=ActionConfig, description="rotate_up/down/left/right.")
+    move_cardinal: ActionConfig = Field(default_factory=_off, description="move_north/south/west/east.")
+    put_items: ActionConfig = Field(default_factory=ActionConfig, description="Put recipe inputs into the converter in front.")
+    get_items: ActionConfig = Field(default_factory=ActionConfig, description="Take outputs from the converter in front.")
+    attack: AttackActionConfig = Field(default_factory=AttackActionConfig, description="attack_0 .. attack_8.")
+    swap: ActionConfig = Field(default_factory=ActionConfig, description="Swap with a block or frozen agent in front.")
+    change_color: ActionConfig = Field(default_factory=ActionConfig, description="change_color_inc/dec/inc_big/dec_big.")
+    change_glyph: ChangeGlyphActionConfig = Field(default_factory=ChangeGlyphActionConfig, description="change_glyph_<g>.")
+
+    @field_validator("noop")
+    @classmethod
+    def _noop_enabled(cls, v: ActionConfig) -> ActionConfig:
+        if not v.enabled:
+            raise ValueError("noop cannot be disabled: it is always action 0")
+        return v
+
+
+# Action kinds understood by the core (src_cpp/mettagrid/spec.hpp).
+_KIND = {"noop": 0, "move": 1, "rotate": 2, "move_cardinal": 3, "put_items": 4, "get_items": 5, "attack": 6, "swap": 7,
+         "change_color": 8, "change_glyph": 9}
+
+
+def _action_entries(actions: ActionsConfig) -> list[tuple[str, str, int]]:
+    """(name, family, arg) for every enabled action, in canonical order."""
+    out: list[tuple[str, str, int]] = [("noop", "noop", 0)]
+    if actions.move.enabled:
+        out += [("move_forward", "move", 0), ("move_back", "move", 1)]
+    if actions.rotate.enabled:
+        out += [(f"rotate_{d}", "rotate", i) for i, d in enumerate(("up", "down", "left", "right"))]
+    if actions.move_cardinal.enabled:
+        out += [(f"move_{d}", "move_cardinal", i) for i, d in enumerate(("north", "south", "west", "east"))]
+    if actions.put_items.enabled:
+        out.append(("put_items", "put_items", 0))
+    if actions.get_items.enabled:
+        out.append(("get_items", "get_items", 0))
+    if actions.attack.enabled:
+        out += [(f"attack_{k}", "attack", k) for k in range(9)]
+    if actions.swap.enabled:
+        out.append(("swap", "swap", 0))
+    if actions.change_color.enabled:
+        out += [("change_color_inc", "change_color", 1), ("change_color_dec", "change_color", -1),
+                ("change_color_inc_big", "change_color", 63), ("change_color_dec_big", "change_color", -63)]
+    if actions.change_glyph.enabled:
+        out += [(f"change_glyph_{g}", "change_glyph", g) for g in range(actions.change_glyph.number_of_glyphs)]
+    return out
+
+
+# ------------------------------------------------------------------ agents and groups
+
+
+class AgentRewards(_Model):
+    """Rewards: `inventory.<item>` per unit held and `stats.<stat>` per unit of a stat; `<name>_max` caps each."""
+
+    inventory: dict[str, float] = Field(default_factory=dict, description="Reward per unit of an item, and `<item>_max` caps.")
+    stats: dict[str, float] = Field(default_factory=dict, description="Reward per unit of an agent stat, and `<stat>_max` caps.")
+
+
+class AgentConfig(_Model):
+    """Properties every agent shares unless its group overrides them."""
+
+    default_resource_limit: int = Field(50, ge=0, le=255, description="Inventory limit for items not in resource_limits.")
+    resource_limits: dict[str, int] = Field(default_factory=lambda: {"heart": 255}, description="Per-item inventory limits.")
+    initial_inventory: dict[str, int] = Field(default_factory=dict, description="Items each agent starts with.")
+    freeze_duration: int = Field(10, ge=0, description="Steps an agent stays frozen after a successful attack.")
+    action_failure_penalty: float = Field(0.0, ge=0, description="Reward subtracted once per failed action.")
+    rewards: AgentRewards = Field(default_factory=AgentRewards, description="Inventory and stat rewards.")
+
+
+class GroupConfig(_Model):
+    """A team: its id, how much of each member's reward is shared, and per-group agent overrides."""
+
+    id: int = Field(..., ge=0, le=255, description="Group id (observed as agent:group; map char `@` is 0, `1`..`9` are 1..9).")
+    group_reward_pct: float = Field(0.0, ge=0.0, le=1.0, description="Share of each member's reward split over the group.")
+    props: dict[str, Any] = Field(default_factory=dict, description="AgentConfig fields overridden for this group.")
+
+
+class GlobalObsConfig(_Model):
+    """Which global tokens (location 0xFE) are written first in every observation."""
+
+    episode_completion_pct: bool = Field(True, description="round(255 * step / max_steps).")
+    last_action: bool = Field(True, description="The agent's last action index.")
+    last_reward: bool = Field(True, description="The agent's last reward * 100, clamped to 0..255.")
+
+
+# ------------------------------------------------------------------ maps
+
+
+class AsciiMapBuilder(_Model):
+    """A fixed layout from rows of map characters, inline or from a file."""
+
+    type: Literal["ascii"] = Field("ascii", description="Builder kind.")
+    map_data: list[str] | None = Field(None, description="Rows of the map, top row first.")
+    map_file: str | None = Field(None, description="A text file with the rows.")
+    legend: dict[str, str] = Field(default_factory=dict,
+                                   description="Extra or overriding chars: an object name, 'empty', or 'agent.<group>'.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "AsciiMapBuilder":
+        if (self.map_data is None) == (self.map_file is None):
+            raise ValueError("give exactly one of map_data and map_file")
+        return self
+
+    def rows(self) -> list[str]:
+        """The map rows, read from the file if one was given."""
+        if self.map_data is not None:
+            rows = list(self.map_data)
+        else:
+            rows = Path(self.map_file).read_text().splitlines()  # type: ignore[arg-type]
+        rows = [r for r in rows if r.strip() != ""] if rows and rows[-1].strip() == "" else rows
+        return rows
+
+
+class RandomMapBuilder(_Model):
+    """An open room with a wall border; objects and agents on random free cells."""
+
+    type: Literal["random"] = Field("random", description="Builder kind.")
+    width: int = Field(..., ge=1, le=1024, description="Width including the border.")
+    height: int = Field(..., ge=1, le=1024, description="Height including the border.")
+    border_width: int = Field(1, ge=0, le=64, description="Wall border thickness.")
+    objects: dict[str, int] = Field(default_factory=dict, description="Count of each object type to place.")
+    agents: int | dict[str, int] = Field(0, description="Agents to place: a count (first group) or counts per group name.")
+
+
+class MazeMapBuilder(_Model):
+    """A perfect maze (Prim's or Kruskal's algorithm) with objects and agents in its corridors."""
+
+    type: Literal["maze"] = Field("maze", description="Builder kind.")
+    width: int = Field(..., ge=3, le=1024, description="Width including the outer wall.")
+    height: int = Field(..., ge=3, le=1024, description="Height including the outer wall.")
+    algorithm: Literal["prim", "kruskal"] = Field("prim", description="Maze generation algorithm.")
+    objects: dict[str, int] = Field(default_factory=dict, description="Count of each object type to place.")
+    agents: int | dict[str, int] = Field(0, description="Agents to place: a count (first group) or counts per group name.")
+
+
+class RoomGridMapBuilder(_Model):
+    """Rooms laid out in a grid with wall borders between and around them."""
+
+    type: Literal["room_grid"] = Field("room_grid", description="Builder kind.")
+    rows: int = Field(1, ge=1, le=64, description="Rows of rooms.")
+    cols: int = Field(1, ge=1, le=64, description="Columns of rooms.")
+    border_width: int = Field(1, ge=0, le=64, description="Wall thickness between and around rooms.")
+    room: "MapBuilder | None" = Field(None, description="One builder used for every room.")
+    rooms: "list[MapBuilder] | None" = Field(None, description="One builder per room, row by row.")
+
+    @model_validator(mode="after")
+    def _rooms(self) -> "RoomGridMapBuilder":
+        if (self.room is None) == (self.rooms is None):
+            raise ValueError("give exactly one of room and rooms")
+        if self.rooms is not None and len(self.rooms) != self.rows * self.cols:
+            raise ValueError(f"rooms has {len(self.rooms)} builders, expected rows*cols = {self.rows * self.cols}")
+        return self
+
+    def children(self) -> list["MapBuilder"]:
+        """The room builders (one, or one per room)."""
+        return [self.room] if self.room is not None else list(self.rooms or [])
+
+
+MapBuilder = Annotated[
+    Union[AsciiMapBuilder, RandomMapBuilder, MazeMapBuilder, RoomGridMapBuilder], Field(discriminator="type")
+]
+RoomGridMapBuilder.model_rebuild()
+
+
+# ------------------------------------------------------------------ the game
+
+
+def _default_map() -> RandomMapBuilder:
+    return RandomMapBuilder(width=25, height=25, objects={"mine_red": 10, "generator_red": 5, "altar": 5, "wall": 20,
+                                                          "block": 20}, agents=24)
+
+
+class GameConfig(_Model):
+    """Everything that defines a game; invalid values raise a validation error naming the field."""
+
+    num_agents: int = Field(24, ge=1, le=1 << 20, description="Agents per game; must match the map.")
+    max_steps: int = Field(1000, ge=0, description="Episode length; 0 means no time limit.")
+    episode_truncates: bool = Field(True, description="Report the time limit as truncation (else termination).")
+    desync_episodes: bool = Field(False, description="Give each game's first episode a random length in [1, max_steps].")
+    obs_width: int = Field(11, ge=3, le=15, description="Observation window width (odd).")
+    obs_height: int = Field(11, ge=3, le=15, description="Observation window height (odd).")
+    num_observation_tokens: int = Field(200, ge=1, le=65536, description="Tokens per agent observation.")
+    obs_mode: Literal["tokens", "grid"] = Field("tokens", description="Token list, or dense features x height x width.")
+    inventory_item_names: list[str] = Field(default_factory=lambda: list(DEFAULT_ITEMS), description="Items, in id order.")
+    global_obs: GlobalObsConfig = Field(default_factory=GlobalObsConfig, description="Global tokens.")
+    agent: AgentConfig = Field(default_factory=AgentConfig, description="Agent properties.")
+    groups: dict[str, GroupConfig] = Field(default_factory=lambda: {"agent": GroupConfig(id=0)}, description="Teams by name.")
+    actions: ActionsConfig = Field(default_factory=ActionsConfig, description="Enabled actions.")
+    objects: dict[str, ObjectConfig] = Field(default_factory=default_objects, description="Object types by name.")
+    map_builder: MapBuilder = Field(default_factory=_default_map, description="How the map is made.")
+
+    @field_validator("obs_width", "obs_height")
+    @classmethod
+    def _odd(cls, v: int) -> int:
+        if v % 2 == 0:
+            raise ValueError(f"must be odd, got {v}")
+        return v
+
+    @field_validator("inventory_item_names")
+    @classmethod
+    def _items(cls, v: list[str]) -> list[str]:
+        if len(v) > 240:
+            raise ValueError(f"{len(v)} items, at most 240 fit the feature ids")
+        if len(set(v)) != len(v):
+            raise ValueError("item names must be unique")
+        if any(not name for name in v):
+            raise ValueError("item names must be non-empty")
+        return v
+
+    @model_validator(mode="after")
+    def _check(self) -> "GameConfig":
+        items = set(self.inventory_item_names)
+
+        def check_items(where: str, names: Any) -> None:
+            for name in names:
+                if name not in items:
+                    raise ValueError(f"{where}: unknown item {name!r}; known items: {sorted(items)}")
+
+        for name, obj in self.objects.items():
+            if isinstance(obj, ConverterConfig):
+                check_items(f"objects.{name}.input_resources", obj.input_resources)
+                check_items(f"objects.{name}.output_resources", obj.output_resources)
+        ids = [o.type_id for o in self.objects.values()]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"objects: type ids must be unique, got {sorted(ids)}")
+        chars = [o.char for o in self.objects.values() if o.char is not None]
+        if len(set(chars)) != len(chars):
+            raise ValueError(f"objects: map chars must be unique, got {chars}")
+        for family in ActionsConfig.model_fields:
+            act = getattr(self.actions, family)
+            check_items(f"actions.{family}.required_resources", act.required_resources)
+            check_items(f"actions.{family}.consumed_resources", act.consumed_resources)
+        check_items("actions.attack.defense_resources", self.actions.attack.defense_resources)
+        group_ids = [g.id for g in self.groups.values()]
+        if not self.groups:
+            raise ValueError("groups: at least one group is required")
+        if len(set(group_ids)) != len(group_ids):
+            raise ValueError(f"groups: ids must be unique, got {group_ids}")
+        for gname in self.groups:
+            agent = self.group_agent_config(gname)
+            check_items(f"groups.{gname}.props.resource_limits" if self.groups[gname].props else "agent.resource_limits",
+                        agent.resource_limits)
+            where = f"groups.{gname}.props" if self.groups[gname].props else "agent"
+            check_items(f"{where}.initial_inventory", agent.initial_inventory)
+            for item, n in agent.resource_limits.items():
+                if not 0 <= n <= 255:
+                    raise ValueError(f"{where}.resource_limits.{item} = {n}, expected 0..255")
+            for item, n in agent.initial_inventory.items():
+                limit = agent.resource_limits.get(item, agent.default_resource_limit)
+                if not 0 <= n <= limit:
+                    raise ValueError(f"{where}.initial_inventory.{item} = {n}, expected 0..{limit} (its limit)")
+            for key in agent.rewards.inventory:
+                base = key[:-4] if key.endswith("_max") and key[:-4] in items else key
+                if base not in items:
+                    raise ValueError(f"{where}.rewards.inventory: unknown item {key!r}; known items: {sorted(items)}")
+            stat_names = set(self.agent_stat_names())
+            for key in agent.rewards.stats:
+                base = key[:-4] if key.endswith("_max") and key[:-4] in stat_names else key
+                if base not in stat_names:
+                    raise ValueError(f"{where}.rewards.stats: unknown stat {key!r}")
+        num_map_agents = _count_agents(self.map_builder, self)
+        if num_map_agents != self.num_agents:
+            raise ValueError(f"num_agents is {self.num_agents} but map_builder places {num_map_agents} agents")
+        h, w = _map_size(self.map_builder)
+        if h > 1024 or w > 1024:
+            raise ValueError(f"map_builder: the map is {h} x {w}, larger than 1024 x 1024")
+        _compile(self)  # map chars, legend entries and capacities are checked while compiling
+        return self
+
+    # -- derived views
+
+    def group_agent_config(self, group: str) -> AgentConfig:
+        """The agent config of a group: `agent` with the group's props merged in."""
+        props = self.groups[group].props
+        if not props:
+            return self.agent
+        merged = _deep_merge(self.agent.model_dump(), props)
+        try:
+            return AgentConfig.model_validate(merged)
+        except Exception as e:  # re-raised with the group named
+            raise ValueError(f"groups.{group}.props: {e}") from e
+
+    def action_names(self) -> list[str]:
+        """The action list, in canonical order (noop first)."""
+        return [name for name, _, _ in _action_entries(self.actions)]
+
+    def agent_stat_names(self) -> list[str]:
+        """Names of the per-agent stats reported at episode end."""
+        from mettagrid import _core
+
+        return list(_core.agent_stat_names(self.inventory_item_names, self.action_names()))
+
+    def char_legend(self) -> dict[str, str]:
+        """Map char -> object name, 'empty', or 'agent.<group>'."""
+        legend = {".": "empty", " ": "empty"}
+        for name, obj in self.objects.items():
+            if obj.char is not None:
+                legend[obj.char] = name
+        for gname, g in self.groups.items():
+            if g.id == 0:
+                legend["@"] = f"agent.{gname}"
+            if 1 <= g.id <= 9:
+                legend[str(g.id)] = f"agent.{gname}"
+        if isinstance(self.map_builder, AsciiMapBuilder):
+            legend.update(self.map_builder.legend)
+        return legend
+
+    def to_spec(self) -> Any:
+        """Compiles the config into the core's GameSpec."""
+        return _compile(self)
+
+    # -- loading
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> "GameConfig":
+        """Loads a config from a YAML or JSON file."""
+        return load_config(path)
+
+
+def load_config(source: "str | Path | dict[str, Any] | GameConfig") -> GameConfig:
+    """Loads a GameConfig from a dict, a YAML/JSON file path, or returns a GameConfig as is."""
+    if isinstance(source, GameConfig):
+        return source
+    if isinstance(source, dict):
+        return GameConfig.model_validate(source)
+    path = Path(source)
+    text = path.read_text()
+    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    if isinstance(data, dict) and "game" in data and len(data) == 1:
+        data = data["game"]
+    return GameConfig.model_validate(data or {})
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in override.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _agent_counts(agents: int | dict[str, int], cfg: GameConfig, where: str) -> dict[str, int]:
+    if isinstance(agents, int):
+        if agents < 0:
+            raise ValueError(f"{where}.agents = {agents}, expected >= 0")
+        return {next(iter(cfg.groups)): agents}
+    for g, n in agents.items():
+        if g not in cfg.groups:
+            raise ValueError(f"{where}.agents: unknown group {g!r}; groups: {list(cfg.groups)}")
+        if n < 0:
+            raise ValueError(f"{where}.agents.{g} = {n}, expected >= 0")
+    return dict(agents)
+
+
+def _map_size(mb: Any) -> tuple[int, int]:
+    if isinstance(mb, AsciiMapBuilder):
+        rows = mb.rows()
+        return len(rows), max((len(r) for r in rows), default=0)
+    if isinstance(mb, RoomGridMapBuilder):
+        sizes = [_map_size(c) for c in mb.children()]
+        rh, rw = max(s[0] for s in sizes), max(s[1] for s in sizes)
+        return mb.rows * rh + (mb.rows + 1) * mb.border_width, mb.cols * rw + (mb.cols + 1) * mb.border_width
+    return mb.height, mb.width
+
+
+def _count_agents(mb: Any, cfg: GameConfig, where: str = "map_builder") -> int:
+    if isinstance(mb, AsciiMapBuilder):
+        legend = cfg.char_legend()
+        return sum(1 for row in mb.rows() for ch in row if legend.get(ch, "").startswith("agent."))
+    if isinstance(mb, RoomGridMapBuilder):
+        kids = mb.children()
+        counts = [_count_agents(c, cfg, f"{where}.room{'s' if mb.rooms else ''}") for c in kids]
+        return counts[0] * mb.rows * mb.cols if mb.room is not None else sum(counts)
+    return sum(_agent_counts(mb.agents, cfg, where).values())
+
+
+# ------------------------------------------------------------------ compilation to the core spec
+
+
+def _dense(names: list[str], amounts: dict[str, int]) -> list[int]:
+    return [int(amounts.get(n, 0)) for n in names]
+
+
+def _compile(cfg: GameConfig) -> Any:
+    from mettagrid import _core
+
+    items = cfg.inventory_item_names
+    spec = _core.GameSpec()
+    spec.num_agents = cfg.num_agents
+    spec.max_steps = cfg.max_steps
+    spec.episode_truncates = cfg.episode_truncates
+    spec.desync_episodes = cfg.desync_episodes
+    spec.obs_width = cfg.obs_width
+    spec.obs_height = cfg.obs_height
+    spec.num_tokens = cfg.num_observation_tokens
+    spec.grid_obs = cfg.obs_mode == "grid"
+    spec.global_episode_completion = cfg.global_obs.episode_completion_pct
+    spec.global_last_action = cfg.global_obs.last_action
+    spec.global_last_reward = cfg.global_obs.last_reward
+    spec.items = list(items)
+
+    type_index: dict[str, int] = {}
+    types = []
+    for name, obj in cfg.objects.items():
+        t = _core.ObjectTypeSpec()
+        t.name = name
+        t.type_id = obj.type_id
+        if isinstance(obj, ConverterConfig):
+            t.is_converter = True
+            t.input = _dense(items, obj.input_resources)
+            t.output = _dense(items, obj.output_resources)
+            t.conversion_ticks = obj.conversion_ticks
+            t.cooldown = obj.cooldown
+            t.max_output = obj.max_output
+            t.initial_resource_count = obj.initial_resource_count
+            t.color = obj.color
+        else:
+            t.swappable = obj.swappable
+        type_index[name] = len(types)
+        types.append(t)
+    spec.object_types = types
+    spec.wall_type = type_index.get("wall", -1)
+
+    stat_names = cfg.agent_stat_names()
+    stat_index = {n: i for i, n in enumerate(stat_names)}
+    groups = []
+    group_index: dict[str, int] = {}
+    for gname, g in cfg.groups.items():
+        agent = cfg.group_agent_config(gname)
+        gs = _core.GroupSpec()
+        gs.name = gname
+        gs.id = g.id
+        gs.reward_pct = g.group_reward_pct
+        gs.resource_limits = [agent.resource_limits.get(n, agent.default_resource_limit) for n in items]
+        gs.initial_inventory = _dense(items, agent.initial_inventory)
+        inv = agent.rewards.inventory
+        gs.inventory_reward = [float(inv.get(n, 0.0)) for n in items]
+        gs.inventory_reward_max = [float(inv.get(f"{n}_max", math.inf)) for n in items]
+        st = agent.rewards.stats
+        names = [k for k in st if k in stat_index]
+        gs.stat_reward_ids = [stat_index[k] for k in names]
+        gs.stat_reward_weights = [float(st[k]) for k in names]
+        gs.stat_reward_max = [float(st.get(f"{k}_max", math.inf)) for k in names]
+        gs.freeze_duration = agent.freeze_duration
+        gs.defense_resources = _dense(items, cfg.actions.attack.defense_resources)
+        gs.action_failure_penalty = agent.action_failure_penalty
+        group_index[gname] = len(groups)
+        groups.append(gs)
+    spec.groups = groups
+
+    actions = []
+    for name, family, arg in _action_entries(cfg.actions):
+        fam = getattr(cfg.actions, family)
+        a = _core.ActionSpec()
+        a.name = name
+        a.kind = _KIND[family]
+        a.arg = arg
+        a.required = _dense(items, fam.required_resources)
+        a.consumed = _dense(items, fam.consumed_resources)
+        actions.append(a)
+    spec.actions = actions
+
+    nodes: list[Any] = []
+    legend = cfg.char_legend()
+
+    def add(mb: Any, where: str) -> int:
+        node = _core.MapNodeSpec()
+        idx = len(nodes)
+        nodes.append(node)
+        if isinstance(mb, AsciiMapBuilder):
+            rows = mb.rows()
+            h, w = len(rows), max((len(r) for r in rows), default=0)
+            if h == 0 or w == 0:
+                raise ValueError(f"{where}: the ascii map is empty")
+            cells = []
+            for r, row in enumerate(rows):
+                for c in range(w):
+                    ch = row[c] if c < len(row) else " "
+                    meaning = legend.get(ch)
+                    if meaning is None:
+                        raise ValueError(f"{where}: unknown map char {ch!r} at row {r}, col {c}; "
+                                         f"known chars: {''.join(sorted(legend))}")
+                    if meaning == "empty":
+                        cells.append(_core.EMPTY_CELL)
+                    elif meaning.startswith("agent."):
+                        g = meaning[len("agent."):]
+                        if g not in group_index:
+                            raise ValueError(f"{where}.legend: {ch!r} names unknown group {g!r}")
+                        cells.append(_core.AGENT_CELL_BASE + group_index[g])
+                    elif meaning in type_index:
+                        cells.append(type_index[meaning])
+                    else:
+                        raise ValueError(f"{where}.legend: {ch!r} names unknown object {meaning!r}")
+            node.kind, node.height, node.width, node.cells = 0, h, w, cells
+        elif isinstance(mb, (RandomMapBuilder, MazeMapBuilder)):
+            for oname in mb.objects:
+                if oname not in type_index:
+                    raise ValueError(f"{where}.objects: unknown object {oname!r}; objects: {list(type_index)}")
+            counts = _agent_counts(mb.agents, cfg, where)
+            node.kind = 1 if isinstance(mb, RandomMapBuilder) else 2
+            node.width, node.height = mb.width, mb.height
+            node.object_counts = [int(mb.objects.get(n, 0)) for n in type_index]
+            node.agent_counts = [int(counts.get(g, 0)) for g in group_index]
+            if any(v < 0 for v in node.object_counts):
+                raise ValueError(f"{where}.objects: counts must be >= 0")
+            needed = sum(node.object_counts) + sum(node.agent_counts)
+            if isinstance(mb, RandomMapBuilder):
+                node.border = mb.border_width
+                free = max(0, mb.width - 2 * mb.border_width) * max(0, mb.height - 2 * mb.border_width)
+            else:
+                node.algorithm = 0 if mb.algorithm == "prim" else 1
+                cells_ = ((mb.width - 1) // 2) * ((mb.height - 1) // 2)
+                free = 2 * cells_ - 1
+            if needed > free:
+                raise ValueError(f"{where}: {needed} objects and agents do not fit in {free} free cells")
+        else:
+            node.kind = 3
+            node.rows, node.cols, node.spacing = mb.rows, mb.cols, mb.border_width
+            h, w = _map_size(mb)
+            node.height, node.width = h, w
+            node.children = [add(c, f"{where}.room{'s' if mb.rooms else ''}") for c in mb.children()]
+        return idx
+
+    if isinstance(cfg.map_builder, (RandomMapBuilder, MazeMapBuilder, RoomGridMapBuilder)) and "wall" not in type_index:
+        raise ValueError("map_builder: generated maps need a 'wall' object type")
+    add(cfg.map_builder, "map_builder")
+    spec.map_nodes = nodes
+    spec.map_root = 0
+    return spec

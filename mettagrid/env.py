@@ -1,0 +1,302 @@
+"""The native vectorized env: many games stepped in one C++ call, writing into buffers owned by Python."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from mettagrid import _core
+from mettagrid.config import GameConfig, load_config
+from mettagrid.presets import PRESETS, make_config
+
+try:  # PufferLib checks isinstance(env, PufferEnv); the contract itself is implemented here.
+    from pufferlib import PufferEnv as _PufferBase
+except ImportError:  # pragma: no cover - exercised when pufferlib is absent
+    _PufferBase = object
+
+__all__ = ["MettaGridEnv", "feature_spec", "resolve_config"]
+
+_BASE_FEATURES: list[tuple[str, int, float]] = [
+    ("type_id", 0, 255.0),
+    ("agent:group", 1, 10.0),
+    ("agent:frozen", 2, 1.0),
+    ("agent:orientation", 3, 3.0),
+    ("color", 4, 255.0),
+    ("agent:glyph", 5, 255.0),
+    ("converting", 6, 1.0),
+    ("swappable", 7, 1.0),
+    ("episode_completion_pct", 8, 255.0),
+    ("last_action", 9, 255.0),
+    ("last_reward", 10, 100.0),
+]
+INVENTORY_FEATURE_BASE = 16
+
+
+def feature_spec(config: GameConfig) -> dict[str, dict[str, float | int]]:
+    """Observation features: name -> {"id": feature id, "normalization": a typical maximum value}."""
+    spec: dict[str, dict[str, float | int]] = {n: {"id": i, "normalization": norm} for n, i, norm in _BASE_FEATURES}
+    for i, item in enumerate(config.inventory_item_names):
+        spec[f"inv:{item}"] = {"id": INVENTORY_FEATURE_BASE + i, "normalization": 100.0}
+    return spec
+
+
+def resolve_config(config: "GameConfig | dict[str, Any] | str | Path") -> GameConfig:
+    """Accepts a GameConfig, a dict, a preset name, or a YAML/JSON path."""
+    if isinstance(config, str) and config in PRESETS:
+        return make_config(config)
+    if isinstance(config, (str, Path)) and not Path(config).exists():
+        raise ValueError(f"config {str(config)!r} is neither a preset ({sorted(PRESETS)}) nor an existing file")
+    return load_config(config)
+
+
+def _check_buffer(name: str, arr: Any, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"buf[{name!r}] must be a numpy array, got {type(arr).__name__}")
+    if arr.shape != shape or arr.dtype != np.dtype(dtype):
+        raise ValueError(f"buf[{name!r}] has shape {arr.shape} and dtype {arr.dtype}, "
+                         f"expected shape {shape} and dtype {np.dtype(dtype)}")
+    if not arr.flags.c_contiguous or not arr.flags.writeable:
+        raise ValueError(f"buf[{name!r}] must be C-contiguous and writeable")
+    return arr
+
+
+class MettaGridEnv(_PufferBase):  # type: ignore[misc,valid-type]
+    """`num_envs` games of one config, stepped together in C++ (PufferLib's native PufferEnv contract).
+
+    Rows of every buffer are agents: game i owns rows [i * agents_per_env, (i + 1) * agents_per_env).
+    `step` returns views of the buffers (no copies); a finished game is reset inside the same step, so the
+    returned observation is the new episode's first while the done flags and rewards belong to the step
+    that ended it. `infos` is a list with one dict per finished episode.
+    """
+
+    metadata = {"render_modes": ["ansi", "rgb_array"], "name": "mettagrid"}
+
+    def __init__(
+        self,
+        config: "GameConfig | dict[str, Any] | str | Path" = "arena",
+        num_envs: int = 1,
+        num_threads: int = 1,
+        buf: dict[str, np.ndarray] | None = None,
+        seed: int | None = 0,
+        render_mode: str | None = None,
+    ) -> None:
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode = {render_mode!r}, expected one of {self.metadata['render_modes']} or None")
+        if not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise ValueError(f"num_envs = {num_envs!r}, expected an integer >= 1")
+        if not isinstance(num_threads, (int, np.integer)) or num_threads < 1:
+            raise ValueError(f"num_threads = {num_threads!r}, expected an integer >= 1")
+        self.config: GameConfig = resolve_config(config)
+        self.render_mode = render_mode
+        self.num_envs = int(num_envs)
+        self.agents_per_env = self.config.num_agents
+        self.num_agents = self.num_envs * self.agents_per_env
+        self._core = _core.VecEnv(self.config.to_spec(), self.num_envs, int(num_threads))
+        self._action_names = self.config.action_names()
+        self._agent_stat_names = list(self._core.agent_stat_names)
+        self._game_stat_names = list(self._core.game_stat_names)
+
+        if self.config.obs_mode == "grid":
+            n_feat = INVENTORY_FEATURE_BASE + len(self.config.inventory_item_names)
+            obs_shape: tuple[int, ...] = (n_feat, self.config.obs_height, self.config.obs_width)
+        else:
+            obs_shape = (self.config.num_observation_tokens, 3)
+        self.single_observation_space = spaces.Box(0, 255, obs_shape, dtype=np.uint8)
+        self.single_action_space = spaces.Discrete(len(self._action_names))
+        self.observation_space = spaces.Box(0, 255, (self.num_agents, *obs_shape), dtype=np.uint8)
+        self.action_space = spaces.MultiDiscrete(np.full(self.num_agents, len(self._action_names)))
+        self.agent_ids = np.arange(self.num_agents)
+        self.infos: list[dict[str, Any]] = []
+        self._set_buffers(buf, obs_shape)
+
+        self._initial_seed = 0 if seed is None else int(seed)
+        self._reset_count = 0
+        self._core.reset(self._initial_seed)  # a usable state before the first reset()
+
+    # ------------------------------------------------------------ buffers
+
+    def _set_buffers(self, buf: dict[str, np.ndarray] | None, obs_shape: tuple[int, ...]) -> None:
+        n = self.num_agents
+        if buf is None:
+            self.observations = np.zeros((n, *obs_shape), dtype=np.uint8)
+            self.rewards = np.zeros(n, dtype=np.float32)
+            self.terminals = np.zeros(n, dtype=bool)
+            self.truncations = np.zeros(n, dtype=bool)
+            self.masks = np.ones(n, dtype=bool)
+            self.actions = np.zeros(n, dtype=np.int32)
+            self.teacher_actions = np.zeros(n, dtype=np.int32)
+        else:
+            if not isinstance(buf, dict):
+                raise TypeError(f"buf must be a dict of numpy arrays, got {type(buf).__name__}")
+            for key in ("observations", "rewards", "terminals", "truncations"):
+                if key not in buf:
+                    raise ValueError(f"buf is missing {key!r}")
+            self.observations = _check_buffer("observations", buf["observations"], (n, *obs_shape), np.uint8)
+            self.rewards = _check_buffer("rewards", buf["rewards"], (n,), np.float32)
+            self.terminals = _check_buffer("terminals", buf["terminals"], (n,), np.bool_)
+            self.truncations = _check_buffer("truncations", buf["truncations"], (n,), np.bool_)
+            self.masks = buf["masks"] if "masks" in buf else np.ones(n, dtype=bool)
+            self.actions = buf["actions"] if "actions" in buf else np.zeros(n, dtype=np.int32)
+            self.teacher_actions = buf["teacher_actions"] if "teacher_actions" in buf else np.zeros(n, dtype=np.int32)
+        self.masks[:] = True
+        self._core.set_buffers(self.observations.reshape(-1), self.rewards, self.terminals, self.truncations)
+
+    # ------------------------------------------------------------ the PufferEnv contract
+
+    def reset(self, seed: int | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """Starts new episodes in every game; game i is seeded from (seed, i). Returns (observations, infos)."""
+        if seed is None:
+            seed = self._initial_seed if self._reset_count == 0 else _mix(self._initial_seed, self._reset_count)
+        self._reset_count += 1
+        self._core.reset(int(seed) & 0xFFFFFFFFFFFFFFFF)
+        self.infos = []
+        return self.observations, []
+
+    def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        """Steps every game with one action per agent row; returns views of the env's buffers and infos."""
+        acts = self._check_actions(actions)
+        ended = self._core.step(acts)
+        self.infos = [self._episode_info(i) for i in ended]
+        return self.observations, self.rewards, self.terminals, self.truncations, self.infos
+
+    def _check_actions(self, actions: Any) -> np.ndarray:
+        arr = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
+        if arr.dtype.kind not in "iu":
+            raise TypeError(f"actions must be integers, got dtype {arr.dtype}")
+        if arr.shape != (self.num_agents,):
+            if arr.shape == (self.num_agents, 1):
+                arr = arr.reshape(self.num_agents)
+            else:
+                raise ValueError(f"actions has shape {arr.shape}, expected ({self.num_agents},)")
+        if arr.dtype != np.int32 or not arr.flags.c_contiguous:
+            if arr.size and (arr.max() > np.iinfo(np.int32).max or arr.min() < np.iinfo(np.int32).min):
+                bad = int(np.argmax((arr > np.iinfo(np.int32).max) | (arr < np.iinfo(np.int32).min)))
+                raise ValueError(f"action {int(arr[bad])} for agent {bad} is out of range: expected 0 <= action < "
+                                 f"{len(self._action_names)}")
+            arr = np.ascontiguousarray(arr, dtype=np.int32)
+        return arr
+
+    def async_reset(self, seed: int | None = None) -> None:
+        """PufferLib's asynchronous reset: reset now, results through recv()."""
+        _, self.infos = self.reset(seed)
+
+    def send(self, actions: Any) -> None:
+        """PufferLib's asynchronous step: step now, results through recv()."""
+        self.step(actions)
+
+    def recv(self) -> tuple[Any, ...]:
+        """PufferLib's receive: observations, rewards, terminals, truncations, teacher actions, infos, ids, masks."""
+        return (self.observations, self.rewards, self.terminals, self.truncations, self.teacher_actions, self.infos,
+                self.agent_ids, self.masks)
+
+    @property
+    def emulated(self) -> bool:
+        """Native envs are not emulated."""
+        return False
+
+    @property
+    def done(self) -> bool:
+        """Native envs reset finished games themselves."""
+        return False
+
+    @property
+    def driver_env(self) -> "MettaGridEnv":
+        """The env itself (for PufferLib's multiprocessing backend)."""
+        return self
+
+    @property
+    def agent_per_batch(self) -> int:
+        """Agent rows per step."""
+        return self.num_agents
+
+    def close(self) -> None:
+        """Releases nothing: the env owns no external resources."""
+
+    # ------------------------------------------------------------ episode records and stats
+
+    def _episode_info(self, env: int) -> dict[str, Any]:
+        ep = self._core.episode(env)
+        info: dict[str, Any] = {
+            "env": env,
+            "episode_return": float(ep["returns"].mean()),
+            "episode_length": int(ep["length"]),
+            "episode_seed": int(ep["seed"]),
+        }
+        means = ep["agent_stats"].mean(axis=0)
+        for name, v in zip(self._agent_stat_names, means):
+            info[f"agent/{name}"] = float(v)
+        for name, v in zip(self._game_stat_names, ep["game_stats"]):
+            info[f"game/{name}"] = float(v)
+        returns = ep["returns"]
+        groups = self.grid_objects(env)["agent_group"] if len(self.config.groups) > 1 else None
+        if groups is not None:
+            for gi, gname in enumerate(self.config.groups):
+                sel = returns[groups == gi]
+                if sel.size:
+                    info[f"group/{gname}/episode_return"] = float(sel.mean())
+        return info
+
+    def episode_record(self, env: int = 0) -> dict[str, Any]:
+        """The last finished episode of a game: length, seed, per-agent returns and stats, game stats."""
+        return self._core.episode(env)
+
+    def episode_stats(self, env: int = 0) -> dict[str, Any]:
+        """The running stats of a game's current episode, by name."""
+        live = self._core.live_stats(env)
+        return {"agent": {n: live["agent_stats"][:, i] for i, n in enumerate(self._agent_stat_names)},
+                "game": {n: float(v) for n, v in zip(self._game_stat_names, live["game_stats"])}}
+
+    # ------------------------------------------------------------ introspection
+
+    def action_names(self) -> list[str]:
+        """The action list (noop is 0)."""
+        return list(self._action_names)
+
+    def feature_spec(self) -> dict[str, dict[str, float | int]]:
+        """Observation feature name -> {"id", "normalization"}."""
+        return feature_spec(self.config)
+
+    @property
+    def item_names(self) -> list[str]:
+        """Inventory items in id order."""
+        return list(self.config.inventory_item_names)
+
+    @property
+    def object_type_names(self) -> list[str]:
+        """Object type names in the order of `grid_objects()['object_type']`."""
+        return list(self.config.objects)
+
+    @property
+    def agent_stat_names(self) -> list[str]:
+        """Per-agent stat names."""
+        return list(self._agent_stat_names)
+
+    @property
+    def game_stat_names(self) -> list[str]:
+        """Per-game stat names."""
+        return list(self._game_stat_names)
+
+    def grid_objects(self, env: int = 0) -> dict[str, Any]:
+        """A snapshot of one game: agent and object positions, orientations, inventories and flags."""
+        return self._core.snapshot(env)
+
+    def current_step(self, env: int = 0) -> int:
+        """Steps taken in a game's current episode."""
+        return int(self._core.current_step(env))
+
+    def render(self, env: int = 0) -> Any:
+        """ANSI text (render_mode 'ansi' or None) or an RGB image ('rgb_array') of one game."""
+        from mettagrid import render as _render
+
+        if self.render_mode == "rgb_array":
+            return _render.render_rgb(self.config, self.grid_objects(env))
+        return _render.render_ansi(self.config, self.grid_objects(env))
+
+
+def _mix(seed: int, k: int) -> int:
+    x = (seed * 0x9E3779B97F4A7C15 + k * 0xBF58476D1CE4E5B9 + 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    x ^= x >> 31
+    return x

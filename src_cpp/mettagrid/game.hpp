@@ -1,0 +1,137 @@
+// One game: grid, objects, agents and the step that advances them.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <utility>
+#include <vector>
+
+#include "mettagrid/maps.hpp"
+#include "mettagrid/rng.hpp"
+#include "mettagrid/spec.hpp"
+
+namespace mettagrid {
+
+// Where one game writes its results: rows of the caller's buffers.
+struct GameBuffers {
+  uint8_t* observations = nullptr;  // num_agents * obs_size bytes
+  float* rewards = nullptr;
+  bool* terminals = nullptr;
+  bool* truncations = nullptr;
+};
+
+// What a finished episode leaves behind for the caller.
+struct EpisodeRecord {
+  int length = 0;
+  uint64_t seed = 0;
+  std::vector<float> returns;         // per agent, before group sharing
+  std::vector<double> agent_stats;    // num_agents * num_agent_stats
+  std::vector<double> game_stats;
+};
+
+// A read-only picture of the grid, for rendering and replays.
+struct Snapshot {
+  int height = 0, width = 0, step = 0, max_steps = 0;
+  // agents (in agent id order)
+  std::vector<int32_t> agent_r, agent_c, agent_orientation, agent_group, agent_frozen, agent_color, agent_glyph,
+      agent_last_action;
+  std::vector<uint8_t> agent_inventory;  // num_agents * num_items
+  std::vector<float> agent_reward, agent_return;
+  // objects (walls, converters, blocks)
+  std::vector<int32_t> obj_type, obj_r, obj_c, obj_converting;
+  std::vector<uint8_t> obj_inventory;  // num_objects * num_items
+};
+
+class Game {
+ public:
+  explicit Game(std::shared_ptr<const CompiledSpec> spec);
+
+  void set_buffers(const GameBuffers& buf) { buf_ = buf; }
+  // Starts a new seed stream and its first episode; writes observations.
+  void reset(uint64_t seed);
+  // Advances one step. `actions` holds num_agents validated action indices.
+  // A finished episode is recorded and the next one started in the same call.
+  void step(const int32_t* actions);
+
+  bool episode_ended() const { return ended_; }
+  const EpisodeRecord& last_episode() const { return record_; }
+  Snapshot snapshot() const;
+  const CompiledSpec& spec() const { return *spec_; }
+  int current_step() const { return step_; }
+  int episode_max_steps() const { return episode_max_steps_; }
+  uint64_t episode_seed() const { return episode_seed_; }
+  const std::vector<double>& agent_stats() const { return ag_stats_; }
+  const std::vector<double>& game_stats() const { return game_stats_; }
+
+ private:
+  struct Cell {
+    int32_t agent;
+    int32_t obj;
+  };
+  enum ConverterState : uint8_t { kIdle = 0, kConverting = 1, kCooling = 2 };
+
+  void start_episode(uint64_t episode_seed, bool desync);
+  void load_map(const MapGrid& map);
+  void write_observations();
+  void write_tokens(int agent, uint8_t* out);
+  void write_grid(int agent, uint8_t* out);
+
+  bool act(int agent, int action);  // returns success
+  bool do_move(int agent, int dir);
+  bool do_attack(int agent, int action);
+  bool do_put(int agent);
+  bool do_get(int agent);
+  bool do_swap(int agent);
+
+  int front_cell(int agent, int dir, int dist) const;  // cell index or -1
+  int add_agent_item(int agent, int item, int delta);  // returns the applied delta
+  int add_obj_item(int obj, int item, int delta);
+  void converter_try_start(int obj);
+  void schedule(int obj, int at_step);
+  void run_events();
+  void finish_rewards();
+  void record_episode();
+
+  std::shared_ptr<const CompiledSpec> spec_;
+  GameBuffers buf_;
+  int num_agents_;
+  int num_items_;
+  int num_stats_;
+
+  // Episode
+  Rng seed_stream_;
+  Rng rng_;
+  uint64_t episode_seed_ = 0;
+  int step_ = 0;
+  int episode_max_steps_ = 0;
+  bool ended_ = false;
+  EpisodeRecord record_;
+
+  // Grid
+  int height_ = 0, width_ = 0;
+  std::vector<Cell> grid_;
+
+  // Objects
+  std::vector<uint8_t> obj_type_;
+  std::vector<int32_t> obj_r_, obj_c_;
+  std::vector<uint8_t> obj_inv_;
+  std::vector<uint8_t> obj_state_;
+  std::vector<std::pair<int32_t, int32_t>> events_;  // min-heap of (step, object)
+
+  // Agents (structure of arrays, indexed by agent id)
+  std::vector<int32_t> ag_r_, ag_c_, ag_frozen_, ag_last_action_;
+  std::vector<uint8_t> ag_orient_, ag_group_, ag_color_, ag_glyph_;
+  std::vector<uint8_t> ag_inv_;
+  std::vector<float> ag_inv_contrib_;   // current inventory-reward contribution per item
+  std::vector<float> ag_stat_contrib_;  // current stat-reward contribution per stat reward
+  std::vector<float> ag_reward_;        // this step's reward before sharing
+  std::vector<float> ag_last_reward_;   // last reward received (after sharing)
+  std::vector<float> ag_return_;
+  std::vector<double> ag_stats_;
+  std::vector<int32_t> order_;
+  std::vector<int32_t> group_size_;
+  std::vector<float> group_pool_;
+
+  std::vector<double> game_stats_;
+};
+
+}  // namespace mettagrid
