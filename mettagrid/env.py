@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,23 @@ from mettagrid import _core
 from mettagrid.config import GameConfig, load_config
 from mettagrid.presets import PRESETS, make_config
 
-try:  # PufferLib checks isinstance(env, PufferEnv); the contract itself is implemented here.
-    from pufferlib import PufferEnv as _PufferBase
-except ImportError:  # pragma: no cover - exercised when pufferlib is absent
-    _PufferBase = object
+# PufferLib's vectorization checks isinstance(env, pufferlib.PufferEnv). Importing pufferlib costs seconds
+# (it imports torch), so MettaGridEnv implements the contract itself and only becomes a PufferEnv subclass
+# when pufferlib is already loaded, i.e. when PufferLib is the caller.
+_PUFFER_SUBCLASSES: dict[type, type] = {}
+
+
+def _with_puffer_base(cls: type) -> type:
+    puffer = sys.modules.get("pufferlib")
+    base = getattr(puffer, "PufferEnv", None) if puffer is not None else None
+    if base is None or issubclass(cls, base):
+        return cls
+    sub = _PUFFER_SUBCLASSES.get(cls)
+    if sub is None:
+        sub = type(cls.__name__, (cls, base), {"__module__": cls.__module__, "__doc__": cls.__doc__,
+                                                "__qualname__": cls.__qualname__})
+        _PUFFER_SUBCLASSES[cls] = sub
+    return sub
 
 __all__ = ["MettaGridEnv", "feature_spec", "resolve_config"]
 
@@ -63,7 +77,7 @@ def _check_buffer(name: str, arr: Any, shape: tuple[int, ...], dtype: Any) -> np
     return arr
 
 
-class MettaGridEnv(_PufferBase):  # type: ignore[misc,valid-type]
+class MettaGridEnv:
     """`num_envs` games of one config, stepped together in C++ (PufferLib's native PufferEnv contract).
 
     Rows of every buffer are agents: game i owns rows [i * agents_per_env, (i + 1) * agents_per_env).
@@ -73,6 +87,9 @@ class MettaGridEnv(_PufferBase):  # type: ignore[misc,valid-type]
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "name": "mettagrid"}
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> "MettaGridEnv":
+        return super().__new__(_with_puffer_base(cls))
 
     def __init__(
         self,
