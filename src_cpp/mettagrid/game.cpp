@@ -17,6 +17,23 @@ constexpr uint64_t kMapStream = 0x6d6170;  // "map"
 
 uint8_t clamp_u8(long v) { return static_cast<uint8_t>(std::min<long>(255, std::max<long>(0, v))); }
 
+// Emits an inventory token per nonzero item, reading 8 items per load. Inventories are mostly empty,
+// so whole words are usually skipped. Reads up to 7 bytes past the inventory (buffers keep slack).
+template <typename Emit>
+inline void emit_inventory(const uint8_t* inv, int num_items, uint8_t loc, Emit& emit) {
+  for (int base = 0; base < num_items; base += 8) {
+    uint64_t word;
+    std::memcpy(&word, inv + base, 8);
+    const int rest = num_items - base;
+    if (rest < 8) word &= (uint64_t{1} << (8 * rest)) - 1;
+    while (word != 0) {
+      const int byte = __builtin_ctzll(word) >> 3;
+      emit(loc, static_cast<uint8_t>(kFirstInventoryFeature + base + byte), static_cast<uint8_t>(word >> (8 * byte)));
+      word &= ~(uint64_t{0xFF} << (8 * byte));
+    }
+  }
+}
+
 }  // namespace
 
 Game::Game(std::shared_ptr<const CompiledSpec> spec)
@@ -33,7 +50,7 @@ Game::Game(std::shared_ptr<const CompiledSpec> spec)
   ag_group_.resize(n);
   ag_color_.resize(n);
   ag_glyph_.resize(n);
-  ag_inv_.resize(n * num_items_);
+  ag_inv_.resize(n * num_items_ + 8);  // slack for 8-byte inventory reads
   ag_inv_contrib_.resize(n * num_items_);
   size_t max_stat_rewards = 0;
   for (const auto& g : spec_->s.groups) max_stat_rewards = std::max(max_stat_rewards, g.stat_reward_ids.size());
@@ -64,7 +81,11 @@ void Game::reset(uint64_t seed) {
 void Game::load_map(const MapGrid& map) {
   height_ = map.height;
   width_ = map.width;
-  grid_.assign(static_cast<size_t>(height_) * width_, Cell{-1, -1});
+  stride_ = width_ + 2 * kPad;
+  grid_.assign(static_cast<size_t>(height_ + 2 * kPad) * stride_, Cell{-1, -1});
+  window_offsets_.clear();
+  for (const ObsOffset& off : spec_->offsets) window_offsets_.push_back(off.dr * stride_ + off.dc);
+  occupied_.assign(grid_.size() + 16, 0);  // slack: window rows are read 16 bytes at a time
   obj_type_.clear();
   obj_r_.clear();
   obj_c_.clear();
@@ -73,7 +94,7 @@ void Game::load_map(const MapGrid& map) {
   for (int r = 0; r < height_; ++r) {
     for (int c = 0; c < width_; ++c) {
       const int32_t code = map.cells[static_cast<size_t>(r) * width_ + c];
-      Cell& cell = grid_[static_cast<size_t>(r) * width_ + c];
+      Cell& cell = at(r, c);
       if (code == kEmptyCell) continue;
       if (code >= kAgentCellBase) {
         if (agent >= num_agents_) break;
@@ -83,9 +104,11 @@ void Game::load_map(const MapGrid& map) {
         ag_group_[agent] = static_cast<uint8_t>(g);
         group_size_[g]++;
         cell.agent = agent++;
+        occupied_[&cell - grid_.data()] = 1;
       } else {
         cell.obj = static_cast<int32_t>(obj_type_.size());
         obj_type_.push_back(static_cast<uint8_t>(code));
+        occupied_[&cell - grid_.data()] = 1;
         obj_r_.push_back(r);
         obj_c_.push_back(c);
       }
@@ -131,7 +154,7 @@ void Game::start_episode(uint64_t episode_seed, bool desync) {
   std::fill(game_stats_.begin(), game_stats_.end(), 0.0);
 
   const size_t num_objects = obj_type_.size();
-  obj_inv_.assign(num_objects * num_items_, 0);
+  obj_inv_.assign(num_objects * num_items_ + 8, 0);  // slack for 8-byte inventory reads
   obj_state_.assign(num_objects, kIdle);
   events_.clear();
   for (size_t o = 0; o < num_objects; ++o) {
@@ -228,23 +251,24 @@ void Game::run_events() {
 
 // ---------------------------------------------------------------- actions
 
-int Game::front_cell(int agent, int dir, int dist) const {
-  const int r = ag_r_[agent] + kDR[dir] * dist, c = ag_c_[agent] + kDC[dir] * dist;
-  if (static_cast<unsigned>(r) >= static_cast<unsigned>(height_) || static_cast<unsigned>(c) >= static_cast<unsigned>(width_)) {
-    return -1;
-  }
-  return r * width_ + c;
+bool Game::front_cell(int agent, int dir, int dist, int* r, int* c) const {
+  *r = ag_r_[agent] + kDR[dir] * dist;
+  *c = ag_c_[agent] + kDC[dir] * dist;
+  return static_cast<unsigned>(*r) < static_cast<unsigned>(height_) && static_cast<unsigned>(*c) < static_cast<unsigned>(width_);
 }
 
 bool Game::do_move(int agent, int dir) {
-  const int cell = front_cell(agent, dir, 1);
-  if (cell < 0) return false;
-  Cell& to = grid_[cell];
+  int r, c;
+  if (!front_cell(agent, dir, 1, &r, &c)) return false;
+  Cell& to = at(r, c);
   if (to.agent >= 0 || to.obj >= 0) return false;
-  grid_[static_cast<size_t>(ag_r_[agent]) * width_ + ag_c_[agent]].agent = -1;
+  Cell& from = at(ag_r_[agent], ag_c_[agent]);
+  from.agent = -1;
+  occupied_[&from - grid_.data()] = 0;
   to.agent = agent;
-  ag_r_[agent] = cell / width_;
-  ag_c_[agent] = cell % width_;
+  occupied_[&to - grid_.data()] = 1;
+  ag_r_[agent] = r;
+  ag_c_[agent] = c;
   return true;
 }
 
@@ -261,7 +285,7 @@ bool Game::do_attack(int agent, int action) {
       if (static_cast<unsigned>(r) >= static_cast<unsigned>(height_) || static_cast<unsigned>(c) >= static_cast<unsigned>(width_)) {
         continue;
       }
-      const int32_t other = grid_[static_cast<size_t>(r) * width_ + c].agent;
+      const int32_t other = at(r, c).agent;
       if (other >= 0) found[n++] = other;
     }
   }
@@ -300,9 +324,9 @@ bool Game::do_attack(int agent, int action) {
 }
 
 bool Game::do_put(int agent) {
-  const int cell = front_cell(agent, ag_orient_[agent], 1);
-  if (cell < 0) return false;
-  const int obj = grid_[cell].obj;
+  int r, c;
+  if (!front_cell(agent, ag_orient_[agent], 1, &r, &c)) return false;
+  const int obj = at(r, c).obj;
   if (obj < 0) return false;
   const int t = obj_type_[obj];
   if (!spec_->s.object_types[t].is_converter) return false;
@@ -320,9 +344,9 @@ bool Game::do_put(int agent) {
 }
 
 bool Game::do_get(int agent) {
-  const int cell = front_cell(agent, ag_orient_[agent], 1);
-  if (cell < 0) return false;
-  const int obj = grid_[cell].obj;
+  int r, c;
+  if (!front_cell(agent, ag_orient_[agent], 1, &r, &c)) return false;
+  const int obj = at(r, c).obj;
   if (obj < 0) return false;
   const int t = obj_type_[obj];
   if (!spec_->s.object_types[t].is_converter) return false;
@@ -340,11 +364,10 @@ bool Game::do_get(int agent) {
 }
 
 bool Game::do_swap(int agent) {
-  const int cell = front_cell(agent, ag_orient_[agent], 1);
-  if (cell < 0) return false;
-  Cell& to = grid_[cell];
-  Cell& from = grid_[static_cast<size_t>(ag_r_[agent]) * width_ + ag_c_[agent]];
-  const int from_cell = ag_r_[agent] * width_ + ag_c_[agent];
+  int r, c;
+  if (!front_cell(agent, ag_orient_[agent], 1, &r, &c)) return false;
+  Cell& to = at(r, c);
+  Cell& from = at(ag_r_[agent], ag_c_[agent]);
   if (to.agent >= 0) {
     const int other = to.agent;
     if (ag_frozen_[other] <= 0) return false;
@@ -357,13 +380,13 @@ bool Game::do_swap(int agent) {
     to.obj = -1;
     from.agent = -1;
     to.agent = agent;
-    obj_r_[obj] = from_cell / width_;
-    obj_c_[obj] = from_cell % width_;
+    obj_r_[obj] = ag_r_[agent];
+    obj_c_[obj] = ag_c_[agent];
   } else {
     return false;
   }
-  ag_r_[agent] = cell / width_;
-  ag_c_[agent] = cell % width_;
+  ag_r_[agent] = r;
+  ag_c_[agent] = c;
   return true;
 }
 
@@ -528,18 +551,19 @@ void Game::write_observations() {
 }
 
 void Game::write_tokens(int agent, uint8_t* out) {
+  // Everything the loop reads is copied into locals first: stores through a uint8_t pointer may alias
+  // anything, so members would otherwise be reloaded after every byte written.
   const auto& s = spec_->s;
   const int capacity = s.num_tokens;
-  int n = 0;
+  uint8_t* __restrict p = out;
+  uint8_t* const end = out + static_cast<size_t>(capacity) * 3;
   long dropped = 0;
-  uint8_t* p = out;
-  auto emit = [&](uint8_t loc, uint8_t feature, uint8_t value) {
-    if (n < capacity) {
+  auto emit = [&p, end, &dropped](uint8_t loc, uint8_t feature, uint8_t value) {
+    if (p != end) {
       p[0] = loc;
       p[1] = feature;
       p[2] = value;
       p += 3;
-      ++n;
     } else {
       ++dropped;
     }
@@ -552,45 +576,76 @@ void Game::write_tokens(int agent, uint8_t* out) {
   if (s.global_last_action) emit(kGlobal, kFeatLastAction, clamp_u8(ag_last_action_[agent]));
   if (s.global_last_reward) emit(kGlobal, kFeatLastReward, clamp_u8(std::lround(ag_last_reward_[agent] * 100.f)));
 
-  const int r0 = ag_r_[agent], c0 = ag_c_[agent];
-  const uint8_t agent_type_id = 0;
-  for (const ObsOffset& off : spec_->offsets) {
-    const int r = r0 + off.dr, c = c0 + off.dc;
-    if (static_cast<unsigned>(r) >= static_cast<unsigned>(height_) || static_cast<unsigned>(c) >= static_cast<unsigned>(width_)) {
-      continue;
-    }
-    const Cell cell = grid_[static_cast<size_t>(r) * width_ + c];
-    const uint8_t loc = off.location;
-    if (cell.agent >= 0) {
-      const int b = cell.agent;
-      emit(loc, kFeatTypeId, agent_type_id);
-      emit(loc, kFeatGroup, static_cast<uint8_t>(s.groups[ag_group_[b]].id));
-      emit(loc, kFeatFrozen, ag_frozen_[b] > 0 ? 1 : 0);
-      emit(loc, kFeatOrientation, ag_orient_[b]);
-      emit(loc, kFeatColor, ag_color_[b]);
-      if (ag_glyph_[b] != 0) emit(loc, kFeatGlyph, ag_glyph_[b]);
-      const uint8_t* inv = &ag_inv_[static_cast<size_t>(b) * num_items_];
-      for (int i = 0; i < num_items_; ++i) {
-        if (inv[i] != 0) emit(loc, static_cast<uint8_t>(kFirstInventoryFeature + i), inv[i]);
+  const Cell* __restrict center = &grid_[static_cast<size_t>(ag_r_[agent] + kPad) * stride_ + (ag_c_[agent] + kPad)];
+  const int32_t* __restrict deltas = window_offsets_.data();
+  // Pass 1: which window cells are occupied, as one bitmask per window row (two 8-byte loads of the
+  // byte occupancy grid, each packed into 8 bits by a multiply), then re-indexed by observation order.
+  uint64_t mask[4] = {0, 0, 0, 0};  // bit k: window cell offsets[k] is occupied (up to 15 x 15 = 225)
+  {
+    const int oh = s.obs_height, ow = s.obs_width;
+    const uint8_t* occ = occupied_.data() +
+                         static_cast<size_t>(ag_r_[agent] + kPad - oh / 2) * stride_ + (ag_c_[agent] + kPad - ow / 2);
+    const uint8_t* __restrict rank = spec_->window_rank.data();
+    const uint32_t row_mask = (1u << ow) - 1;
+    for (int wr = 0; wr < oh; ++wr, occ += stride_) {
+      uint64_t lo, hi;
+      std::memcpy(&lo, occ, 8);
+      std::memcpy(&hi, occ + 8, 8);
+      constexpr uint64_t kPack = 0x0102040810204080ull;  // bytes of 0/1 -> bits, byte i to bit i
+      uint32_t bits = static_cast<uint32_t>(((lo * kPack) >> 56) | (((hi * kPack) >> 56) << 8)) & row_mask;
+      for (; bits != 0; bits &= bits - 1) {
+        const unsigned k = rank[wr * ow + __builtin_ctz(bits)];
+        mask[k >> 6] |= uint64_t{1} << (k & 63);
       }
-    }
-    if (cell.obj >= 0) {
-      const int o = cell.obj;
-      const auto& ot = s.object_types[obj_type_[o]];
-      emit(loc, kFeatTypeId, static_cast<uint8_t>(ot.type_id));
-      if (ot.is_converter) {
-        emit(loc, kFeatColor, static_cast<uint8_t>(ot.color));
-        if (obj_state_[o] != kIdle) emit(loc, kFeatConverting, 1);
-        const uint8_t* inv = &obj_inv_[static_cast<size_t>(o) * num_items_];
-        for (int i = 0; i < num_items_; ++i) {
-          if (inv[i] != 0) emit(loc, static_cast<uint8_t>(kFirstInventoryFeature + i), inv[i]);
-        }
-      }
-      if (ot.swappable) emit(loc, kFeatSwappable, 1);
     }
   }
-  if (n < capacity) std::memset(p, 0xFF, static_cast<size_t>(capacity - n) * 3);
-  game_stats_[spec_->gs_tokens_written] += n;
+
+  const int num_items = num_items_;
+  const uint8_t* __restrict ag_inv = ag_inv_.data();
+  const uint8_t* __restrict ag_group = ag_group_.data();
+  const int32_t* __restrict ag_frozen = ag_frozen_.data();
+  const uint8_t* __restrict ag_orient = ag_orient_.data();
+  const uint8_t* __restrict ag_color = ag_color_.data();
+  const uint8_t* __restrict ag_glyph = ag_glyph_.data();
+  const uint8_t* __restrict obj_type = obj_type_.data();
+  const uint8_t* __restrict obj_state = obj_state_.data();
+  const uint8_t* __restrict obj_inv = obj_inv_.data();
+  const uint8_t* __restrict group_id = spec_->group_ids.data();
+  const TypeView* __restrict types = spec_->type_views.data();
+  const ObsOffset* __restrict offsets = spec_->offsets.data();
+
+  // Pass 2: tokens of the occupied cells, in observation order.
+  for (int w = 0; w < 4; ++w) {
+    for (uint64_t bits = mask[w]; bits != 0; bits &= bits - 1) {
+      const int k = w * 64 + __builtin_ctzll(bits);
+      const Cell cell = center[deltas[k]];
+      const uint8_t loc = offsets[k].location;
+      if (cell.agent >= 0) {
+        const int b = cell.agent;
+        emit(loc, kFeatTypeId, 0);
+        emit(loc, kFeatGroup, group_id[ag_group[b]]);
+        emit(loc, kFeatFrozen, ag_frozen[b] > 0 ? 1 : 0);
+        emit(loc, kFeatOrientation, ag_orient[b]);
+        emit(loc, kFeatColor, ag_color[b]);
+        if (ag_glyph[b] != 0) emit(loc, kFeatGlyph, ag_glyph[b]);
+        emit_inventory(ag_inv + static_cast<size_t>(b) * num_items, num_items, loc, emit);
+      }
+      if (cell.obj >= 0) {
+        const int o = cell.obj;
+        const TypeView t = types[obj_type[o]];
+        emit(loc, kFeatTypeId, t.type_id);
+        if (t.is_converter) {
+          emit(loc, kFeatColor, t.color);
+          if (obj_state[o] != kIdle) emit(loc, kFeatConverting, 1);
+          emit_inventory(obj_inv + static_cast<size_t>(o) * num_items, num_items, loc, emit);
+        }
+        if (t.swappable) emit(loc, kFeatSwappable, 1);
+      }
+    }
+  }
+  const long written = (p - out) / 3;
+  if (p != end) std::memset(p, 0xFF, static_cast<size_t>(end - p));
+  game_stats_[spec_->gs_tokens_written] += static_cast<double>(written);
   game_stats_[spec_->gs_tokens_dropped] += static_cast<double>(dropped);
 }
 
@@ -614,7 +669,7 @@ void Game::write_grid(int agent, uint8_t* out) {
     if (static_cast<unsigned>(r) >= static_cast<unsigned>(height_) || static_cast<unsigned>(c) >= static_cast<unsigned>(width_)) {
       continue;
     }
-    const Cell cell = grid_[static_cast<size_t>(r) * width_ + c];
+    const Cell cell = at(r, c);
     const int wr = off.location >> 4, wc = off.location & 0xF;
     if (cell.obj >= 0) {
       const int o = cell.obj;
@@ -662,14 +717,14 @@ Snapshot Game::snapshot() const {
     sn.agent_reward.push_back(ag_last_reward_[a]);
     sn.agent_return.push_back(ag_return_[a]);
   }
-  sn.agent_inventory = ag_inv_;
+  sn.agent_inventory.assign(ag_inv_.begin(), ag_inv_.begin() + static_cast<ptrdiff_t>(num_agents_) * num_items_);
   for (size_t o = 0; o < obj_type_.size(); ++o) {
     sn.obj_type.push_back(obj_type_[o]);
     sn.obj_r.push_back(obj_r_[o]);
     sn.obj_c.push_back(obj_c_[o]);
     sn.obj_converting.push_back(obj_state_[o] != kIdle);
   }
-  sn.obj_inventory = obj_inv_;
+  sn.obj_inventory.assign(obj_inv_.begin(), obj_inv_.begin() + static_cast<ptrdiff_t>(obj_type_.size()) * num_items_);
   return sn;
 }
 

@@ -82,7 +82,9 @@ class Game {
   bool do_get(int agent);
   bool do_swap(int agent);
 
-  int front_cell(int agent, int dir, int dist) const;  // cell index or -1
+  // The cell `dist` steps from the agent along `dir`; false when it is off the map.
+  bool front_cell(int agent, int dir, int dist, int* r, int* c) const;
+  Cell& at(int r, int c) { return grid_[static_cast<size_t>(r + kPad) * stride_ + (c + kPad)]; }
   int add_agent_item(int agent, int item, int delta);  // returns the applied delta
   int add_obj_item(int obj, int item, int delta);
   void converter_try_start(int obj);
@@ -106,9 +108,12 @@ class Game {
   bool ended_ = false;
   EpisodeRecord record_;
 
-  // Grid
-  int height_ = 0, width_ = 0;
+  // Grid, padded by kPad empty cells on every side so observation windows never leave it.
+  static constexpr int kPad = 7;
+  int height_ = 0, width_ = 0, stride_ = 0;
   std::vector<Cell> grid_;
+  std::vector<int32_t> window_offsets_;  // per observation offset: its index delta in grid_
+  std::vector<uint8_t> occupied_;        // 1 where a cell holds an agent or an object; same layout as grid_
 
   // Objects
   std::vector<uint8_t> obj_type_;

@@ -107,8 +107,12 @@ CompiledSpec::CompiledSpec(GameSpec spec) : s(std::move(spec)) {
     }
   }
 
+  for (const auto& ot : s.object_types) {
+    type_views.push_back({static_cast<uint8_t>(ot.type_id), static_cast<uint8_t>(ot.color), ot.is_converter, ot.swappable});
+  }
   for (size_t g = 0; g < s.groups.size(); ++g) {
     const auto& gs = s.groups[g];
+    group_ids.push_back(static_cast<uint8_t>(gs.id));
     const std::string f = "groups[" + gs.name + "]";
     check_range(f + ".id", gs.id, 0, 255);
     if (!(gs.reward_pct >= 0.f && gs.reward_pct <= 1.f)) fail(f + ".group_reward_pct must be in [0, 1]");
@@ -141,6 +145,11 @@ CompiledSpec::CompiledSpec(GameSpec spec) : s(std::move(spec)) {
     if (a.dr != b.dr) return a.dr < b.dr;
     return a.dc < b.dc;
   });
+
+  window_rank.assign(offsets.size(), 0);
+  for (size_t k = 0; k < offsets.size(); ++k) {
+    window_rank[(offsets[k].location >> 4) * s.obs_width + (offsets[k].location & 0xF)] = static_cast<uint8_t>(k);
+  }
 
   agent_stats = agent_stat_names(s.items, action_names);
   st_action_success = 0;

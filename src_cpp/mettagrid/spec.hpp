@@ -122,6 +122,14 @@ struct ItemAmount {
   int32_t amount;
 };
 
+// What observations need of an object type, packed for the token loop.
+struct TypeView {
+  uint8_t type_id;
+  uint8_t color;
+  bool is_converter;
+  bool swappable;
+};
+
 struct ObsOffset {
   int16_t dr;
   int16_t dc;
@@ -141,6 +149,9 @@ struct CompiledSpec {
   int num_actions = 0;
   int num_features = 0;  // grid mode planes
   std::vector<ObsOffset> offsets;  // window cells in observation order
+  std::vector<TypeView> type_views;   // per object type
+  std::vector<uint8_t> window_rank;   // per window cell (row-major): its index in `offsets`
+  std::vector<uint8_t> group_ids;     // per group: the id observed as agent:group
   std::vector<std::vector<ItemAmount>> action_required;  // max(required, consumed)
   std::vector<std::vector<ItemAmount>> action_consumed;
   std::vector<std::vector<ItemAmount>> type_inputs;
