@@ -21,7 +21,8 @@ void advantage_block(const float* values, const float* rewards, const float* don
     const std::int64_t row = k * horizon;
     for (std::int64_t t = 0; t + 1 < horizon; ++t) {
       const std::int64_t i = row + t;
-      const AdvantageTerms terms = advantage_terms(values[i], values[i + 1], rewards[i + 1], dones[i + 1], importance[i], p);
+      const AdvantageTerms terms =
+          advantage_terms(values[i], values[i + 1], rewards[i + 1], dones[i + 1], importance[i], p);
       delta[i] = terms.delta;
       trace[i] = terms.trace;
     }

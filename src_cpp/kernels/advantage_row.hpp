@@ -4,9 +4,9 @@
 // Convention (PufferLib's `compute_puff_advantage`): a row holds `horizon` consecutive steps of
 // one segment. values[t] is V(obs_t); rewards[t] and dones[t] are what the environment returned
 // together with obs_t, i.e. they belong to the transition (t-1 -> t). So the transition taken
-// from step t has reward rewards[t+1] and ended its episode iff dones[t+1] != 0, in which case
-// values[t+1] (the first value of the next episode) is not bootstrapped from and the trace is cut.
-// rewards[0] and dones[0] are never read. advantages[horizon-1] has no successor inside the row
+// from step t has reward rewards[t+1] and ended its episode when dones[t+1] == 1 (dones are 0/1;
+// the recursion multiplies by 1 - dones[t+1]), in which case values[t+1] (the first value of the
+// next episode) is not bootstrapped from and the trace is cut. rewards[0] and dones[0] are never read. advantages[horizon-1] has no successor inside the row
 // and is set to 0.
 #pragma once
 
@@ -60,7 +60,8 @@ TRAINER_KERNELS_HD void advantage_row(const float* values, const float* rewards,
   float lastgae = 0.0f;
   advantages[horizon - 1] = 0.0f;
   for (std::int64_t t = horizon - 2; t >= 0; --t) {
-    const AdvantageTerms terms = advantage_terms(values[t], values[t + 1], rewards[t + 1], dones[t + 1], importance[t], p);
+    const AdvantageTerms terms =
+        advantage_terms(values[t], values[t + 1], rewards[t + 1], dones[t + 1], importance[t], p);
     lastgae = terms.delta + terms.trace * lastgae;
     advantages[t] = lastgae;
   }
