@@ -411,7 +411,15 @@ class GameConfig(_Model):
         h, w = _map_size(self.map_builder)
         if h > 1024 or w > 1024:
             raise ValueError(f"map_builder: the map is {h} x {w}, larger than 1024 x 1024")
-        _compile(self)  # map chars, legend entries and capacities are checked while compiling
+        # Map chars, legend entries and capacities are checked while compiling. The error is raised outside
+        # the except block so its traceback does not keep the half-built core spec objects alive.
+        error = None
+        try:
+            _compile(self)
+        except ValueError as e:
+            error = str(e)
+        if error is not None:
+            raise ValueError(error)
         return self
 
     # -- derived views

@@ -126,6 +126,7 @@ class MettaGridEnv:
         self.observation_space = spaces.Box(0, 255, (self.num_agents, *obs_shape), dtype=np.uint8)
         self.action_space = spaces.MultiDiscrete(np.full(self.num_agents, len(self._action_names)))
         self.agent_ids = np.arange(self.num_agents)
+        self._actions_shape = (self.num_agents,)
         self.infos: list[dict[str, Any]] = []
         self._set_buffers(buf, obs_shape)
 
@@ -174,9 +175,11 @@ class MettaGridEnv:
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
         """Steps every game with one action per agent row; returns views of the env's buffers and infos."""
-        acts = self._check_actions(actions)
-        ended = self._core.step(acts)
-        self.infos = [self._episode_info(i) for i in ended]
+        if (type(actions) is not np.ndarray or actions.dtype != np.int32 or actions.shape != self._actions_shape
+                or not actions.flags.c_contiguous):
+            actions = self._check_actions(actions)
+        ended = self._core.step(actions)
+        self.infos = [self._episode_info(i) for i in ended] if ended else []
         return self.observations, self.rewards, self.terminals, self.truncations, self.infos
 
     def _check_actions(self, actions: Any) -> np.ndarray:
@@ -303,6 +306,10 @@ class MettaGridEnv:
     def current_step(self, env: int = 0) -> int:
         """Steps taken in a game's current episode."""
         return int(self._core.current_step(env))
+
+    def episode_max_steps(self, env: int = 0) -> int:
+        """The step at which a game's current episode ends (max_steps, or the random first length); 0: never."""
+        return int(self._core.episode_max_steps(env))
 
     def render(self, env: int = 0) -> Any:
         """ANSI text (render_mode 'ansi' or None) or an RGB image ('rgb_array') of one game."""
