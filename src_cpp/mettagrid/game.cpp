@@ -82,10 +82,11 @@ void Game::load_map(const MapGrid& map) {
   height_ = map.height;
   width_ = map.width;
   stride_ = width_ + 2 * kPad;
-  grid_.assign(static_cast<size_t>(height_ + 2 * kPad) * stride_, Cell{-1, -1});
+  grid_.assign(static_cast<size_t>(height_) * width_, Cell{-1, -1});
   window_offsets_.clear();
-  for (const ObsOffset& off : spec_->offsets) window_offsets_.push_back(off.dr * stride_ + off.dc);
-  occupied_.assign(grid_.size() + 16, 0);  // slack: window rows are read 16 bytes at a time
+  for (const ObsOffset& off : spec_->offsets) window_offsets_.push_back(off.dr * width_ + off.dc);
+  // Slack at the end: window rows are read 16 bytes at a time.
+  occupied_.assign(static_cast<size_t>(height_ + 2 * kPad) * stride_ + 16, 0);
   obj_type_.clear();
   obj_r_.clear();
   obj_c_.clear();
@@ -104,11 +105,11 @@ void Game::load_map(const MapGrid& map) {
         ag_group_[agent] = static_cast<uint8_t>(g);
         group_size_[g]++;
         cell.agent = agent++;
-        occupied_[&cell - grid_.data()] = 1;
+        occupied_at(r, c) = 1;
       } else {
         cell.obj = static_cast<int32_t>(obj_type_.size());
         obj_type_.push_back(static_cast<uint8_t>(code));
-        occupied_[&cell - grid_.data()] = 1;
+        occupied_at(r, c) = 1;
         obj_r_.push_back(r);
         obj_c_.push_back(c);
       }
@@ -264,9 +265,9 @@ bool Game::do_move(int agent, int dir) {
   if (to.agent >= 0 || to.obj >= 0) return false;
   Cell& from = at(ag_r_[agent], ag_c_[agent]);
   from.agent = -1;
-  occupied_[&from - grid_.data()] = 0;
+  occupied_at(ag_r_[agent], ag_c_[agent]) = 0;
   to.agent = agent;
-  occupied_[&to - grid_.data()] = 1;
+  occupied_at(r, c) = 1;
   ag_r_[agent] = r;
   ag_c_[agent] = c;
   return true;
@@ -576,7 +577,8 @@ void Game::write_tokens(int agent, uint8_t* out) {
   if (s.global_last_action) emit(kGlobal, kFeatLastAction, clamp_u8(ag_last_action_[agent]));
   if (s.global_last_reward) emit(kGlobal, kFeatLastReward, clamp_u8(std::lround(ag_last_reward_[agent] * 100.f)));
 
-  const Cell* __restrict center = &grid_[static_cast<size_t>(ag_r_[agent] + kPad) * stride_ + (ag_c_[agent] + kPad)];
+  const Cell* __restrict grid = grid_.data();
+  const int32_t center = ag_r_[agent] * width_ + ag_c_[agent];  // only occupied (in-map) cells are read
   const int32_t* __restrict deltas = window_offsets_.data();
   // Pass 1: which window cells are occupied, as one bitmask per window row (two 8-byte loads of the
   // byte occupancy grid, each packed into 8 bits by a multiply), then re-indexed by observation order.
@@ -618,7 +620,7 @@ void Game::write_tokens(int agent, uint8_t* out) {
   for (int w = 0; w < 4; ++w) {
     for (uint64_t bits = mask[w]; bits != 0; bits &= bits - 1) {
       const int k = w * 64 + __builtin_ctzll(bits);
-      const Cell cell = center[deltas[k]];
+      const Cell cell = grid[center + deltas[k]];
       const uint8_t loc = offsets[k].location;
       if (cell.agent >= 0) {
         const int b = cell.agent;

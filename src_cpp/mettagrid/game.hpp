@@ -84,7 +84,8 @@ class Game {
 
   // The cell `dist` steps from the agent along `dir`; false when it is off the map.
   bool front_cell(int agent, int dir, int dist, int* r, int* c) const;
-  Cell& at(int r, int c) { return grid_[static_cast<size_t>(r + kPad) * stride_ + (c + kPad)]; }
+  Cell& at(int r, int c) { return grid_[static_cast<size_t>(r) * width_ + c]; }
+  uint8_t& occupied_at(int r, int c) { return occupied_[static_cast<size_t>(r + kPad) * stride_ + (c + kPad)]; }
   int add_agent_item(int agent, int item, int delta);  // returns the applied delta
   int add_obj_item(int obj, int item, int delta);
   void converter_try_start(int obj);
@@ -108,12 +109,13 @@ class Game {
   bool ended_ = false;
   EpisodeRecord record_;
 
-  // Grid, padded by kPad empty cells on every side so observation windows never leave it.
+  // Grid: both layers of every cell, row-major. Observations find occupied cells through `occupied_`, a
+  // byte per cell padded by kPad empty cells on every side (row stride `stride_`), so windows never leave it.
   static constexpr int kPad = 7;
   int height_ = 0, width_ = 0, stride_ = 0;
   std::vector<Cell> grid_;
   std::vector<int32_t> window_offsets_;  // per observation offset: its index delta in grid_
-  std::vector<uint8_t> occupied_;        // 1 where a cell holds an agent or an object; same layout as grid_
+  std::vector<uint8_t> occupied_;        // 1 where a cell holds an agent or an object
 
   // Objects
   std::vector<uint8_t> obj_type_;
