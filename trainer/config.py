@@ -1,0 +1,304 @@
+"""Typed training configs (pydantic, unknown keys rejected), YAML loading and dotted command-line overrides."""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+__all__ = [
+    "AgentModelConfig",
+    "CheckpointConfig",
+    "ConfigError",
+    "EnvConfig",
+    "ExperienceConfig",
+    "OptimizerConfig",
+    "PPOConfig",
+    "SimulationConfig",
+    "TrainerConfig",
+    "apply_overrides",
+    "config_help",
+    "load_trainer_config",
+    "parse_value",
+]
+
+
+class ConfigError(ValueError):
+    """A config file, field or override is invalid; the message names the key."""
+
+
+class _Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class EnvConfig(_Config):
+    """Which game to train on and how many copies to step at once."""
+
+    preset: str = Field("navigation", description="A mettagrid preset name or the path of a GameConfig YAML/JSON file.")
+    game: dict[str, Any] = Field(default_factory=dict, description="Overrides: preset function arguments (e.g. num_agents, size) or GameConfig fields (deep-merged).")
+    num_envs: int = Field(64, ge=1, description="Games stepped together per rank.")
+    num_threads: int = Field(1, ge=1, description="C++ threads stepping the games.")
+
+
+class AgentModelConfig(_Config):
+    """The policy architecture and its sizes."""
+
+    policy: Literal["fast", "lstm", "transformer"] = Field("lstm", description="Architecture: fast (CNN+MLP), lstm (CNN+LSTM) or transformer (attention over tokens).")
+    hidden_dim: int = Field(128, ge=1, description="Width of the core (MLP / LSTM) that feeds the actor and critic heads.")
+    cnn_channels: int = Field(32, ge=1, description="Channels of the CNN encoder (fast, lstm).")
+    mlp_layers: int = Field(1, ge=1, description="Fully connected layers after the encoder.")
+    lstm_layers: int = Field(1, ge=1, description="Stacked LSTM layers (lstm).")
+    embed_dim: int = Field(32, ge=8, description="Token embedding width (transformer).")
+    num_heads: int = Field(2, ge=1, description="Attention heads (transformer); must divide embed_dim.")
+    transformer_layers: int = Field(1, ge=1, description="Self-attention layers over the tokens (transformer).")
+
+    @model_validator(mode="after")
+    def _heads(self) -> "AgentModelConfig":
+        if self.embed_dim % self.num_heads:
+            raise ValueError(f"embed_dim = {self.embed_dim} is not divisible by num_heads = {self.num_heads}")
+        return self
+
+
+class OptimizerConfig(_Config):
+    """The optimizer: Adam, or Muon for hidden 2-D weights with Adam for the rest."""
+
+    type: Literal["adam", "muon"] = Field("adam", description="adam, or muon (Muon on hidden-layer matrices, Adam elsewhere).")
+    learning_rate: float = Field(4.57e-4, gt=0, description="Learning rate (Muon uses it too, RMS-matched to Adam).")
+    beta1: float = Field(0.9, ge=0, lt=1, description="Adam beta1.")
+    beta2: float = Field(0.999, ge=0, lt=1, description="Adam beta2.")
+    eps: float = Field(1e-12, gt=0, description="Adam epsilon.")
+    weight_decay: float = Field(0.0, ge=0, description="Decoupled weight decay.")
+    momentum: float = Field(0.95, ge=0, lt=1, description="Muon momentum.")
+    anneal_lr: bool = Field(False, description="Decay the learning rate linearly to zero over total_timesteps.")
+
+
+class PPOConfig(_Config):
+    """PPO loss coefficients and the V-trace-clipped GAE parameters (defaults are Metta's)."""
+
+    clip_coef: float = Field(0.1, gt=0, description="Policy ratio clip range.")
+    ent_coef: float = Field(0.0021, ge=0, description="Entropy bonus coefficient.")
+    vf_coef: float = Field(0.44, ge=0, description="Value loss coefficient.")
+    vf_clip_coef: float = Field(0.1, gt=0, description="Value clip range around the rollout values.")
+    clip_vloss: bool = Field(True, description="Use the clipped value loss.")
+    max_grad_norm: float = Field(0.5, gt=0, description="Global gradient norm clip.")
+    gamma: float = Field(0.977, ge=0, le=1, description="Discount factor.")
+    gae_lambda: float = Field(0.916, ge=0, le=1, description="GAE lambda.")
+    vtrace_rho_clip: float = Field(1.0, gt=0, description="V-trace clip of the importance ratio in the TD term.")
+    vtrace_c_clip: float = Field(1.0, gt=0, description="V-trace clip of the importance ratio in the trace.")
+    norm_adv: bool = Field(True, description="Normalise advantages per minibatch.")
+    update_epochs: int = Field(1, ge=1, description="Passes over the buffer per update.")
+    target_kl: float | None = Field(None, gt=0, description="Stop the update once a minibatch's approx KL exceeds this (None: never).")
+    advantages_per_minibatch: bool = Field(True, description="Recompute advantages before each minibatch with the latest ratios and values (PufferLib 3); else once per update.")
+
+
+class ExperienceConfig(_Config):
+    """The rollout buffer: segments of bptt_horizon steps, minibatches of whole segments."""
+
+    batch_size: int | None = Field(None, ge=1, description="Agent steps per rollout per rank; a multiple of agents x bptt_horizon (None: one segment per agent).")
+    minibatch_size: int | None = Field(None, ge=1, description="Agent steps per minibatch; a multiple of bptt_horizon dividing batch_size (None: the whole batch).")
+    bptt_horizon: int = Field(64, ge=2, description="Steps per segment (and backprop-through-time length).")
+    prio_alpha: float = Field(0.0, ge=0, description="Prioritised segment sampling exponent on summed |advantage| (0: uniform, each segment once per epoch).")
+    prio_beta0: float = Field(0.6, ge=0, le=1, description="Initial importance-weight exponent, annealed to 1 over training.")
+
+
+class CheckpointConfig(_Config):
+    """When policies and trainer state are written."""
+
+    checkpoint_interval: int = Field(50, ge=1, description="Epochs between checkpoints (one is always written at the end).")
+    keep_last: int | None = Field(None, ge=1, description="Keep only this many newest policy files (None: keep all).")
+
+
+class SimulationConfig(_Config):
+    """Periodic evaluation of the policy on fresh games."""
+
+    evaluate_interval: int = Field(0, ge=0, description="Epochs between evaluations (0: never).")
+    num_episodes: int = Field(32, ge=1, description="Episodes per evaluation.")
+    num_envs: int = Field(16, ge=1, description="Games stepped together during evaluation.")
+    env: EnvConfig | None = Field(None, description="Evaluation env (None: the training env's game).")
+
+
+class TrainerConfig(_Config):
+    """Everything a training run needs; the root of the command-line overrides (prefix `trainer.` optional)."""
+
+    run: str = Field("run", min_length=1, description="Run name: output goes to train_dir/<run>/ and re-running resumes it.")
+    train_dir: str = Field("train_dir", description="Directory holding run directories.")
+    device: str = Field("auto", description="Torch device: auto (cuda when available, else cpu), cpu, cuda, cuda:1 ...")
+    seed: int = Field(0, ge=0, description="Seed of torch, numpy and the envs (rank r adds r * 1000003).")
+    total_timesteps: int = Field(10_000_000, ge=1, description="Agent steps to train for, summed over ranks.")
+    torch_threads: int | None = Field(1, ge=1, description="torch.set_num_threads per process (None: torch's default); 1 suits small CPU batches and shared machines.")
+    log_interval: int = Field(1, ge=1, description="Epochs between metrics records and display refreshes.")
+    progress: bool = Field(True, description="Show the live progress display (rank 0).")
+    tensorboard: bool = Field(False, description="Also log to TensorBoard in train_dir/<run>/tensorboard (needs tensorboard).")
+    wandb: bool = Field(False, description="Also log to Weights & Biases (needs wandb).")
+    wandb_project: str = Field("metta-gridworld", description="Weights & Biases project.")
+    env: EnvConfig = Field(default_factory=EnvConfig, description="The training env.")
+    agent: AgentModelConfig = Field(default_factory=AgentModelConfig, description="The policy.")
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig, description="The optimizer.")
+    ppo: PPOConfig = Field(default_factory=PPOConfig, description="PPO and advantage settings.")
+    experience: ExperienceConfig = Field(default_factory=ExperienceConfig, description="Rollout buffer and minibatches.")
+    checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig, description="Checkpoints.")
+    simulation: SimulationConfig = Field(default_factory=SimulationConfig, description="Evaluation.")
+
+    @property
+    def run_dir(self) -> Path:
+        """train_dir/<run>."""
+        return Path(self.train_dir) / self.run
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "TrainerConfig":
+        """Loads a config from a YAML (or JSON) file; errors name the file and the key."""
+        return load_trainer_config(path)
+
+    def to_yaml(self) -> str:
+        """The config as YAML text (loadable with from_yaml)."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+# ------------------------------------------------------------------ loading and overrides
+
+
+def _format_validation_error(err: ValidationError, prefix: str = "") -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        key = f"{prefix}{loc}" if loc else prefix.rstrip(".") or "<root>"
+        if e["type"] == "extra_forbidden":
+            parts.append(f"unknown key {key!r}")
+        else:
+            parts.append(f"{key}: {e['msg']} (got {e.get('input')!r})")
+    return "; ".join(parts)
+
+
+def load_trainer_config(path: str | Path) -> TrainerConfig:
+    """Reads a TrainerConfig from YAML/JSON; a top-level `trainer:` wrapper is accepted."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"{path}: cannot read config: {e}") from e
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys, got {type(data).__name__}")
+    if set(data) == {"trainer"} and isinstance(data["trainer"], dict):
+        data = data["trainer"]
+    try:
+        return TrainerConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(f"{path}: {_format_validation_error(e)}") from None
+
+
+def parse_value(text: str) -> Any:
+    """Parses a command-line value: ints, floats (1e6 included), then YAML (true, null, [1, 2], {a: 1}), else the string."""
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def _unwrap_optional(tp: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return tp
+
+
+def _model_class(tp: Any) -> type[BaseModel] | None:
+    tp = _unwrap_optional(tp)
+    return tp if isinstance(tp, type) and issubclass(tp, BaseModel) else None
+
+
+def _coerce(value: Any, tp: Any) -> Any:
+    """Turns an integral float (1e6) into an int where the field is an int."""
+    if _unwrap_optional(tp) is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _unknown_key(dotted: str, model: type[BaseModel], name: str) -> ConfigError:
+    fields = list(model.model_fields)
+    close = difflib.get_close_matches(name, fields, n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else f"; {model.__name__} fields: {', '.join(fields)}"
+    return ConfigError(f"unknown config key {dotted!r}: {model.__name__} has no field {name!r}{hint}")
+
+
+def apply_overrides(config: TrainerConfig, overrides: dict[str, Any] | list[str]) -> TrainerConfig:
+    """Returns a copy of `config` with dotted `key=value` overrides applied (a leading `trainer.` is optional)."""
+    if isinstance(overrides, list):
+        pairs: dict[str, Any] = {}
+        for item in overrides:
+            if "=" not in item:
+                raise ConfigError(f"override {item!r} is not of the form key=value")
+            key, text = item.split("=", 1)
+            pairs[key.strip()] = parse_value(text)
+        overrides = pairs
+    data = config.model_dump()
+    for dotted, value in overrides.items():
+        parts = dotted.split(".")
+        if parts[0] == "trainer" and len(parts) > 1:
+            parts = parts[1:]
+        if any(p == "" for p in parts):
+            raise ConfigError(f"override key {dotted!r} is malformed")
+        node: dict[str, Any] = data
+        model: type[BaseModel] | None = TrainerConfig
+        for i, name in enumerate(parts):
+            last = i == len(parts) - 1
+            if model is not None:
+                if name not in model.model_fields:
+                    raise _unknown_key(dotted, model, name)
+                tp = model.model_fields[name].annotation
+                if last:
+                    node[name] = _coerce(value, tp)
+                    break
+                sub = _model_class(tp)
+                if node.get(name) is None:
+                    node[name] = {} if sub is None else sub().model_dump() if _has_defaults(sub) else {}
+                if not isinstance(node[name], dict):
+                    raise ConfigError(f"override {dotted!r}: {'.'.join(parts[:i + 1])} is not a mapping")
+                node, model = node[name], sub
+            else:  # inside a free-form dict field such as env.game
+                if last:
+                    node[name] = value
+                    break
+                node = node.setdefault(name, {})
+                if not isinstance(node, dict):
+                    raise ConfigError(f"override {dotted!r}: {'.'.join(parts[:i + 1])} is not a mapping")
+    try:
+        return TrainerConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(f"invalid override: {_format_validation_error(e)}") from None
+
+
+def _has_defaults(model: type[BaseModel]) -> bool:
+    return all(not f.is_required() for f in model.model_fields.values())
+
+
+def _type_name(tp: Any) -> str:
+    tp_str = getattr(tp, "__name__", None) if not typing.get_args(tp) else None
+    return tp_str or str(tp).replace("typing.", "")
+
+
+def config_help(model: type[BaseModel] = TrainerConfig, prefix: str = "") -> list[tuple[str, str, str, str]]:
+    """(dotted key, type, default, description) for every field, recursing into nested configs."""
+    rows: list[tuple[str, str, str, str]] = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        sub = _model_class(field.annotation)
+        if sub is not None and field.default is not None:
+            rows.extend(config_help(sub, f"{key}."))
+            continue
+        default = field.default_factory() if field.default_factory is not None else field.default  # type: ignore[call-arg]
+        rows.append((key, _type_name(field.annotation), repr(default), field.description or ""))
+    return rows

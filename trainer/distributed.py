@@ -1,0 +1,75 @@
+"""Device choice and multi-process training under torchrun (DistributedDataParallel; NCCL on GPUs, gloo on CPU)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+__all__ = ["DistInfo", "cleanup_distributed", "resolve_device", "setup_distributed", "wrap_distributed"]
+
+
+@dataclass
+class DistInfo:
+    """This process's place in the job: rank, world size, local rank and training device."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_master(self) -> bool:
+        """Rank 0 writes logs and checkpoints."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        """Whether more than one process trains."""
+        return self.world_size > 1
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> cuda when available, else cpu; other names are checked (cuda without a GPU is an error)."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as e:
+        raise ValueError(f"device = {name!r} is not a torch device ({e})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device = {name!r} but CUDA is not available (use device=cpu or device=auto)")
+    return device
+
+
+def setup_distributed(device: str = "auto") -> DistInfo:
+    """Joins the torchrun process group when WORLD_SIZE > 1; each rank gets cuda:<LOCAL_RANK> on GPUs."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = resolve_device(device)
+    if world_size > 1:
+        if dev.type == "cuda":
+            dev = torch.device("cuda", local_rank)
+            torch.cuda.set_device(dev)
+        if not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+    return DistInfo(rank, world_size, local_rank, dev)
+
+
+def wrap_distributed(policy: nn.Module, info: DistInfo) -> nn.Module:
+    """The policy wrapped in DistributedDataParallel when several processes train (it averages gradients)."""
+    if not info.distributed:
+        return policy
+    ids = [info.device.index] if info.device.type == "cuda" else None
+    return DistributedDataParallel(policy, device_ids=ids)
+
+
+def cleanup_distributed() -> None:
+    """Leaves the process group, if one was joined."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

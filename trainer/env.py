@@ -1,0 +1,68 @@
+"""Building the training env from an EnvConfig."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+from typing import Any
+
+from mettagrid import MettaGridEnv
+from mettagrid.config import GameConfig, load_config
+from mettagrid.presets import PRESETS
+
+from trainer.config import ConfigError, EnvConfig
+
+__all__ = ["make_environment", "make_game_config"]
+
+
+def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in override.items():
+        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def make_game_config(config: EnvConfig) -> GameConfig:
+    """The GameConfig of an EnvConfig: the preset (or file), called with its arguments, then field overrides merged in."""
+    overrides = dict(config.game)
+    if config.preset in PRESETS:
+        fn = PRESETS[config.preset]
+        params = inspect.signature(fn).parameters
+        args = {k: overrides.pop(k) for k in list(overrides) if k in params}
+        try:
+            game = fn(**args)
+        except ValueError as e:
+            raise ConfigError(f"env.game: preset {config.preset!r} rejected its arguments {args}: {e}") from None
+    elif Path(config.preset).exists():
+        try:
+            game = load_config(config.preset)
+        except Exception as e:
+            raise ConfigError(f"env.preset: cannot load game config {config.preset!r}: {e}") from None
+    else:
+        raise ConfigError(f"env.preset = {config.preset!r} is neither a preset ({sorted(PRESETS)}) nor an existing file")
+    if not overrides:
+        return game
+    try:
+        return GameConfig.model_validate(_deep_merge(game.model_dump(), overrides))
+    except Exception as e:
+        raise ConfigError(f"env.game overrides {sorted(overrides)} on preset {config.preset!r} are invalid: {e}") from None
+
+
+def make_environment(
+    env_config: EnvConfig | None = None,
+    map_builder: Any = None,
+    seed: int = 0,
+    **overrides: Any,
+) -> MettaGridEnv:
+    """A MettaGridEnv for `env_config`; keyword overrides set EnvConfig fields (num_envs, ...) or game values (num_agents, max_steps, ...)."""
+    config = env_config or EnvConfig()
+    fields = {k: overrides.pop(k) for k in list(overrides) if k in EnvConfig.model_fields}
+    if overrides:
+        fields["game"] = {**config.game, **fields.get("game", {}), **overrides}
+    if fields:
+        config = config.model_copy(update=fields)
+        config = EnvConfig.model_validate(config.model_dump())
+    game = make_game_config(config)
+    if map_builder is not None:
+        game = GameConfig.model_validate({**game.model_dump(), "map_builder": map_builder})
+    return MettaGridEnv(game, num_envs=config.num_envs, num_threads=config.num_threads, seed=seed)

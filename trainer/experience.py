@@ -1,0 +1,153 @@
+"""The experience buffer and the rollout that fills it: segments of bptt_horizon steps per agent row."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from mettagrid import MettaGridEnv
+from trainer.config import ExperienceConfig
+from trainer.policies import Policy
+
+__all__ = ["Experience", "make_experience_manager", "rollout", "summarize_episodes", "unwrap"]
+
+
+def unwrap(policy: nn.Module) -> Policy:
+    """The Policy inside a DistributedDataParallel wrapper (or the policy itself)."""
+    return getattr(policy, "module", policy)  # type: ignore[return-value]
+
+
+class Experience:
+    """Rollout storage on the training device, one row per segment of `bptt_horizon` steps of one agent.
+
+    The buffer holds `chunks` blocks of `num_agents` rows: a rollout fills block 0 for `bptt_horizon`
+    steps, then block 1, ... so row `j * num_agents + a` is agent a's j-th segment. Column t of a row holds
+    obs_t, the action taken from it with its log-probability and value, and the reward and done flag that
+    came *with* obs_t (PufferLib's layout: they belong to the transition t-1 -> t; `dones[:, t] = 1` means
+    obs_t starts a new episode). Recurrent state is carried per agent across rollouts, zeroed at episode
+    starts, and saved at each segment's start so training replays the segment from the same state.
+    """
+
+    def __init__(self, env: MettaGridEnv, policy: nn.Module, config: ExperienceConfig, device: torch.device | str,
+                 seed: int | None = None) -> None:
+        self.env = env
+        self.config = config
+        self.device = torch.device(device)
+        self.num_agents = env.num_agents
+        self.horizon = config.bptt_horizon
+        per_block = self.num_agents * self.horizon
+        batch = config.batch_size or per_block
+        if batch % per_block:
+            raise ValueError(f"experience.batch_size = {batch} must be a multiple of agents x bptt_horizon = "
+                             f"{self.num_agents} x {self.horizon} = {per_block}")
+        minibatch = config.minibatch_size or batch
+        if minibatch % self.horizon or batch % minibatch:
+            raise ValueError(f"experience.minibatch_size = {minibatch} must be a multiple of bptt_horizon = "
+                             f"{self.horizon} and divide batch_size = {batch}")
+        self.batch_size = batch
+        self.segments = batch // self.horizon
+        self.chunks = self.segments // self.num_agents
+        self.minibatch_segments = minibatch // self.horizon
+
+        s, t, dev = self.segments, self.horizon, self.device
+        obs_shape = env.single_observation_space.shape
+        self.obs = torch.zeros((s, t, *obs_shape), dtype=torch.uint8, device=dev)
+        self.actions = torch.zeros((s, t), dtype=torch.long, device=dev)
+        self.logprobs = torch.zeros((s, t), device=dev)
+        self.values = torch.zeros((s, t), device=dev)
+        self.rewards = torch.zeros((s, t), device=dev)
+        self.dones = torch.zeros((s, t), device=dev)
+        self.ratio = torch.ones((s, t), device=dev)
+        self.advantages = torch.zeros((s, t), device=dev)
+        self.advantages_stale = True
+
+        core = unwrap(policy)
+        self.recurrent = core.is_recurrent
+        self.state = core.initial_state(self.num_agents, dev)  # per agent, carried across rollouts
+        self.segment_state = core.initial_state(s, dev)  # per segment: the state at its first step
+        self.last_rewards = torch.zeros(self.num_agents, device=dev)
+        self.last_dones = torch.ones(self.num_agents, device=dev)  # the first obs starts an episode
+        self.episode_infos: list[dict[str, Any]] = []
+        self.env.reset(seed)
+
+    def minibatch(self, idx: torch.Tensor) -> dict[str, Any]:
+        """The segments `idx` as a dict of (M, T, ...) tensors plus the recurrent state at their start."""
+        state = tuple(s[idx] for s in self.segment_state) if self.segment_state is not None else None
+        return {
+            "indices": idx,
+            "obs": self.obs[idx],
+            "actions": self.actions[idx],
+            "logprobs": self.logprobs[idx],
+            "values": self.values[idx],
+            "rewards": self.rewards[idx],
+            "dones": self.dones[idx],
+            "advantages": self.advantages[idx],
+            "returns": self.advantages[idx] + self.values[idx],
+            "state": state,
+        }
+
+
+def make_experience_manager(env: MettaGridEnv, agent: nn.Module, config: ExperienceConfig | None = None,
+                            device: torch.device | str | None = None, seed: int | None = None,
+                            **overrides: Any) -> Experience:
+    """An Experience buffer for `env` and `agent` on the agent's device; kwargs override ExperienceConfig fields."""
+    cfg = config or ExperienceConfig()
+    if overrides:
+        cfg = ExperienceConfig.model_validate({**cfg.model_dump(), **overrides})
+    if device is None:
+        device = next(unwrap(agent).parameters()).device
+    return Experience(env, agent, cfg, device, seed)
+
+
+@torch.no_grad()
+def rollout(experience: Experience, agent: nn.Module) -> dict[str, Any]:
+    """Fills the buffer with `batch_size` agent steps; returns steps, timing and stats of finished episodes."""
+    exp, env = experience, experience.env
+    policy = unwrap(agent)
+    n = exp.num_agents
+    started = time.perf_counter()
+    env_time = 0.0
+    infos: list[dict[str, Any]] = []
+    for j in range(exp.chunks):
+        rows = slice(j * n, (j + 1) * n)
+        if exp.recurrent:
+            for seg, cur in zip(exp.segment_state, exp.state):
+                seg[rows] = cur
+        for t in range(exp.horizon):
+            obs = exp.obs[rows, t]
+            obs.copy_(torch.from_numpy(env.observations), non_blocking=True)
+            exp.rewards[rows, t] = exp.last_rewards
+            exp.dones[rows, t] = exp.last_dones
+            out = policy(obs.unsqueeze(1), exp.state, exp.last_dones.unsqueeze(1))
+            exp.state = out.state
+            dist = torch.distributions.Categorical(logits=out.logits[:, 0])
+            action = dist.sample()
+            exp.actions[rows, t] = action
+            exp.logprobs[rows, t] = dist.log_prob(action)
+            exp.values[rows, t] = out.values[:, 0]
+            t_env = time.perf_counter()
+            _, rewards, terminals, truncations, step_infos = env.step(action.to(torch.int32).cpu().numpy())
+            env_time += time.perf_counter() - t_env
+            exp.last_rewards.copy_(torch.from_numpy(rewards))
+            exp.last_dones.copy_(torch.from_numpy(terminals | truncations))
+            infos.extend(step_infos)
+    exp.ratio.fill_(1.0)
+    exp.advantages_stale = True
+    exp.episode_infos = infos
+    elapsed = time.perf_counter() - started
+    return {"steps": exp.batch_size, "rollout_time": elapsed, "env_time": env_time, **summarize_episodes(infos)}
+
+
+def summarize_episodes(infos: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean of every numeric episode stat (episode_return, episode_length, agent/*, game/*) plus the count."""
+    out: dict[str, Any] = {"episodes": len(infos)}
+    if not infos:
+        return out
+    keys = [k for k, v in infos[0].items() if isinstance(v, (int, float)) and k not in ("env", "episode_seed")]
+    for k in keys:
+        out[k] = float(np.mean([i[k] for i in infos if k in i]))
+    return out

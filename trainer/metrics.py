@@ -1,0 +1,125 @@
+"""Run output: metrics.jsonl, the live rich progress display, and optional TensorBoard / wandb."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from typing import Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from trainer.config import ConfigError, TrainerConfig
+
+__all__ = ["MetricsLogger"]
+
+_DISPLAY = [
+    ("episode reward", "episode_return", "{:.3f}"),
+    ("episode length", "episode_length", "{:.1f}"),
+    ("policy loss", "policy_loss", "{:.4f}"),
+    ("value loss", "value_loss", "{:.4f}"),
+    ("entropy", "entropy", "{:.3f}"),
+    ("approx KL", "approx_kl", "{:.5f}"),
+    ("clip fraction", "clipfrac", "{:.3f}"),
+    ("explained var", "explained_variance", "{:.3f}"),
+    ("eval reward", "eval/mean_return", "{:.3f}"),
+]
+
+
+class MetricsLogger:
+    """Appends one JSON record per logged epoch to train_dir/<run>/metrics.jsonl and shows progress (rank 0 only)."""
+
+    def __init__(self, config: TrainerConfig, enabled: bool = True) -> None:
+        self.config = config
+        self.enabled = enabled
+        self.started = time.time()
+        self.latest: dict[str, Any] = {}
+        self.console = Console()
+        self.live: Live | None = None
+        self.tensorboard: Any = None
+        self.wandb: Any = None
+        if not enabled:
+            return
+        run_dir = config.run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.path = run_dir / "metrics.jsonl"
+        self.file = self.path.open("a")
+        if config.tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise ConfigError("tensorboard=true but tensorboard is not installed (pip install tensorboard)") from None
+            self.tensorboard = SummaryWriter(str(run_dir / "tensorboard"))
+        if config.wandb:
+            try:
+                import wandb
+            except ImportError:
+                raise ConfigError("wandb=true but wandb is not installed (pip install wandb)") from None
+            self.wandb = wandb.init(project=config.wandb_project, name=config.run, id=config.run, resume="allow",
+                                    config=config.model_dump(mode="json"), dir=str(run_dir))
+        if config.progress and self.console.is_terminal:
+            self.live = Live(self._render(), console=self.console, refresh_per_second=4, transient=False)
+            self.live.start()
+
+    def message(self, text: str) -> None:
+        """A one-line message above the display."""
+        if self.enabled:
+            self.console.print(text, soft_wrap=True)
+
+    def log(self, record: dict[str, Any]) -> None:
+        """Writes a record (epoch, agent_step, sps, losses, env stats ...) to every enabled sink."""
+        if not self.enabled:
+            return
+        record = {"time": round(time.time() - self.started, 3), **record}
+        self.latest.update({k: v for k, v in record.items() if not (isinstance(v, float) and math.isnan(v))})
+        self.file.write(json.dumps(record, allow_nan=True) + "\n")
+        self.file.flush()
+        step = int(record.get("agent_step", 0))
+        numeric = {k: v for k, v in record.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+        if self.tensorboard is not None:
+            for k, v in numeric.items():
+                self.tensorboard.add_scalar(k, v, step)
+        if self.wandb is not None:
+            self.wandb.log(numeric, step=step)
+        if self.live is not None:
+            self.live.update(self._render())
+        elif self.config.progress:
+            self.console.print(self._line(), highlight=False, soft_wrap=True)
+
+    def _fmt(self, key: str, fmt: str) -> str:
+        v = self.latest.get(key)
+        return fmt.format(v) if isinstance(v, (int, float)) else "-"
+
+    def _header(self) -> str:
+        total = self.config.total_timesteps
+        step = int(self.latest.get("agent_step", 0))
+        return (f"{self.config.run}  epoch {self.latest.get('epoch', 0)}  steps {step:,}/{total:,} "
+                f"({100.0 * step / total:.1f}%)  {self._fmt('sps', '{:,.0f}')} steps/s")
+
+    def _line(self) -> str:
+        parts = [self._header()] + [f"{name} {self._fmt(key, fmt)}" for name, key, fmt in _DISPLAY[:5]]
+        return "  ".join(parts)
+
+    def _render(self) -> Group:
+        table = Table(show_header=False, box=None)
+        table.add_column(style="cyan")
+        table.add_column(justify="right")
+        for name, key, fmt in _DISPLAY:
+            table.add_row(name, self._fmt(key, fmt))
+        table.add_row("elapsed", f"{time.time() - self.started:.0f}s")
+        return Group(Text(self._header(), style="bold"), table)
+
+    def close(self) -> None:
+        """Stops the display and closes the files."""
+        if not self.enabled:
+            return
+        if self.live is not None:
+            self.live.stop()
+        self.file.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+        if self.wandb is not None:
+            self.wandb.finish()

@@ -1,0 +1,83 @@
+"""Optimizers: Adam, or Muon on hidden-layer weight matrices combined with Adam for every other parameter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainer.config import OptimizerConfig
+
+__all__ = ["MuonWithAdam", "make_optimizer", "muon_parameters"]
+
+
+class MuonWithAdam:
+    """Muon for the hidden 2-D weights and Adam for the rest, stepped together as one optimizer."""
+
+    def __init__(self, muon: torch.optim.Optimizer, adam: torch.optim.Optimizer) -> None:
+        self.muon = muon
+        self.adam = adam
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        """Both optimizers' parameter groups (editing `lr` in them takes effect)."""
+        return self.muon.param_groups + self.adam.param_groups
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        """Clears the gradients of all parameters."""
+        self.muon.zero_grad(set_to_none)
+        self.adam.zero_grad(set_to_none)
+
+    def step(self) -> None:
+        """One update of every parameter."""
+        self.muon.step()
+        self.adam.step()
+
+    def state_dict(self) -> dict[str, Any]:
+        """{"muon": ..., "adam": ...}."""
+        return {"muon": self.muon.state_dict(), "adam": self.adam.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores a state_dict() of an optimizer built over the same parameters."""
+        if set(state) != {"muon", "adam"}:
+            raise ValueError(f"expected a Muon+Adam state with keys muon and adam, got keys {sorted(state)}")
+        self.muon.load_state_dict(state["muon"])
+        self.adam.load_state_dict(state["adam"])
+
+
+def muon_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+    """(Muon, Adam) parameters: 2-D weights of hidden layers go to Muon; embeddings, heads, convs, biases, norms to Adam."""
+    muon: list[nn.Parameter] = []
+    adam: list[nn.Parameter] = []
+    heads = {id(m) for name in ("actor", "critic") for m in [getattr(model, name, None)] if m is not None}
+    for module in model.modules():
+        own = list(module.parameters(recurse=False))
+        if not own:
+            continue
+        hidden = id(module) not in heads and not isinstance(module, nn.Embedding)
+        for p in own:
+            (muon if hidden and p.ndim == 2 else adam).append(p)
+    return muon, adam
+
+
+def make_optimizer(agent: nn.Module, config: OptimizerConfig | None = None,
+                   **overrides: Any) -> torch.optim.Optimizer | MuonWithAdam:
+    """Adam (AdamW: decoupled weight decay) or Muon+Adam over the agent's parameters; kwargs override config fields."""
+    cfg = config or OptimizerConfig()
+    if overrides:
+        cfg = OptimizerConfig.model_validate({**cfg.model_dump(), **overrides})
+    model = getattr(agent, "module", agent)
+
+    def adam(params: list[nn.Parameter]) -> torch.optim.Optimizer:
+        return torch.optim.AdamW(params, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
+                                 weight_decay=cfg.weight_decay)
+
+    if cfg.type == "adam":
+        return adam(list(model.parameters()))
+    muon_params, adam_params = muon_parameters(model)
+    if not muon_params:
+        raise ValueError("optimizer.type = 'muon' but the policy has no hidden 2-D weight matrices")
+    muon = torch.optim.Muon(muon_params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, momentum=cfg.momentum,
+                            adjust_lr_fn="match_rms_adamw")
+    return MuonWithAdam(muon, adam(adam_params))

@@ -1,0 +1,304 @@
+"""Policies over token observations: fast (CNN + MLP), lstm (CNN + LSTM) and transformer (attention over tokens)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import nn
+
+from trainer.config import AgentModelConfig
+
+__all__ = [
+    "FastPolicy",
+    "LSTMPolicy",
+    "Policy",
+    "PolicyOutput",
+    "PolicySpec",
+    "TransformerPolicy",
+    "build_policy",
+    "make_agent",
+]
+
+GLOBAL_LOCATION = 0xFE
+PADDING_LOCATION = 0xFF
+State = tuple[torch.Tensor, ...] | None
+
+
+@dataclass
+class PolicySpec:
+    """Everything needed to rebuild a policy: architecture config, observation/action spec and feature spec."""
+
+    config: AgentModelConfig
+    obs_shape: tuple[int, int]
+    obs_window: tuple[int, int]
+    num_actions: int
+    feature_spec: dict[str, dict[str, float | int]]
+    action_names: list[str] | None = None
+    global_features: list[str] | None = None
+
+
+@dataclass
+class PolicyOutput:
+    """logits (B, T, A), values (B, T) and the recurrent state after the last step (None if not recurrent)."""
+
+    logits: torch.Tensor
+    values: torch.Tensor
+    state: State
+
+
+def _init(layer: nn.Module, std: float = math.sqrt(2), bias: float = 0.0) -> nn.Module:
+    nn.init.orthogonal_(layer.weight, std)  # type: ignore[arg-type]
+    nn.init.constant_(layer.bias, bias)  # type: ignore[arg-type]
+    return layer
+
+
+class Policy(nn.Module):
+    """Base policy: uint8 tokens (B, T, tokens, 3) -> action logits and values; subclasses define encode/core."""
+
+    is_recurrent = False
+
+    def __init__(self, spec: PolicySpec) -> None:
+        super().__init__()
+        self.spec = spec
+        self.config = spec.config
+        ids = [int(f["id"]) for f in spec.feature_spec.values()]
+        self.num_features = max(ids) + 1
+        inv_norm = torch.zeros(self.num_features)
+        for f in spec.feature_spec.values():
+            inv_norm[int(f["id"])] = 1.0 / float(f["normalization"])
+        self.register_buffer("inv_norm", inv_norm, persistent=False)
+        gmask = torch.ones(self.num_features)
+        if spec.global_features:
+            unknown = [n for n in spec.global_features if n not in spec.feature_spec]
+            if unknown:
+                raise ValueError(f"global_features {unknown} are not in the feature spec {sorted(spec.feature_spec)}")
+            gmask.zero_()
+            for n in spec.global_features:
+                gmask[int(spec.feature_spec[n]["id"])] = 1.0
+        self.register_buffer("global_mask", gmask, persistent=False)
+        self.height, self.width = spec.obs_window
+        hidden = self.config.hidden_dim
+        self.actor = _init(nn.Linear(hidden, spec.num_actions), std=0.01)
+        self.critic = _init(nn.Linear(hidden, 1), std=1.0)
+
+    # -- token decoding shared by the encoders
+
+    def _decode(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(location, feature id clamped to num_features, normalised value, is-padding) of (N, tokens, 3) uint8."""
+        used = (obs[..., 0] != PADDING_LOCATION).any(0)
+        if not bool(used.all()):  # token columns that are padding in every row carry nothing
+            obs = obs[:, used] if bool(used.any()) else obs[:, :1]
+        tok = obs.long()
+        loc, feat = tok[..., 0], tok[..., 1]
+        known = feat < self.num_features
+        feat = torch.where(known, feat, torch.zeros_like(feat))
+        value = tok[..., 2].float() * self.inv_norm[feat] * known
+        return loc, feat, value, (loc == PADDING_LOCATION) | ~known
+
+    def global_vector(self, loc: torch.Tensor, feat: torch.Tensor, value: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        """The global tokens (location 0xFE) as a (N, num_features) vector of normalised values."""
+        is_global = (loc == GLOBAL_LOCATION) & ~pad
+        idx = torch.where(is_global, feat, torch.full_like(feat, self.num_features))
+        out = value.new_zeros(value.shape[0], self.num_features + 1).scatter_(1, idx, value * is_global)
+        return out[:, : self.num_features] * self.global_mask
+
+    def feature_planes(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, tokens, 3) uint8 -> normalised planes (N, num_features, height, width) and global features (N, num_features)."""
+        loc, feat, value, pad = self._decode(obs)
+        n, f, h, w = obs.shape[0], self.num_features, self.height, self.width
+        row, col = loc >> 4, loc & 15
+        on_grid = ~pad & (loc != GLOBAL_LOCATION) & (row < h) & (col < w)
+        idx = torch.where(on_grid, feat * (h * w) + row * w + col, torch.full_like(loc, f * h * w))
+        planes = value.new_zeros(n, f * h * w + 1).scatter_(1, idx, value * on_grid)
+        return planes[:, : f * h * w].view(n, f, h, w), self.global_vector(loc, feat, value, pad)
+
+    # -- the interface
+
+    def initial_state(self, batch: int, device: torch.device | str) -> State:
+        """A zero recurrent state for `batch` rows (None for feed-forward policies)."""
+        return None
+
+    def encode(self, obs: torch.Tensor) -> torch.Tensor:
+        """(N, tokens, 3) uint8 -> (N, hidden) features."""
+        raise NotImplementedError
+
+    def core(self, x: torch.Tensor, state: State, dones: torch.Tensor | None) -> tuple[torch.Tensor, State]:
+        """(B, T, hidden) features -> (B, T, hidden); recurrent policies reset state rows where dones is set."""
+        return x, state
+
+    def forward(self, obs: torch.Tensor, state: State = None, dones: torch.Tensor | None = None) -> PolicyOutput:
+        """obs (B, T, tokens, 3) or (B, tokens, 3) uint8; dones (B, T) marks first steps of new episodes."""
+        if obs.dim() == 3:
+            obs = obs.unsqueeze(1)
+        if obs.dtype != torch.uint8 or obs.dim() != 4 or obs.shape[3] != 3:
+            raise ValueError(f"obs must be uint8 tokens of shape (B, T, tokens, 3) or (B, tokens, 3), got "
+                             f"{obs.dtype} {tuple(obs.shape)}")
+        b, t = obs.shape[:2]
+        x = self.encode(obs.reshape(b * t, *obs.shape[2:])).view(b, t, -1)
+        x, state = self.core(x, state, dones)
+        return PolicyOutput(self.actor(x), self.critic(x).squeeze(-1), state)
+
+
+class _CNNEncoder(nn.Module):
+    """Tokens scattered into (features, height, width) planes, a small CNN, global features appended, an MLP."""
+
+    def __init__(self, policy: Policy) -> None:
+        super().__init__()
+        cfg = policy.config
+        c, h, w = cfg.cnn_channels, policy.height, policy.width
+        self.cnn = nn.Sequential(
+            _init(nn.Conv2d(policy.num_features, c, 5, stride=3)), nn.ReLU(),
+            _init(nn.Conv2d(c, c, 3)), nn.ReLU(), nn.Flatten(),
+        )
+        with torch.no_grad():
+            flat = self.cnn(torch.zeros(1, policy.num_features, h, w)).shape[1]
+        layers: list[nn.Module] = [_init(nn.Linear(flat + policy.num_features, cfg.hidden_dim)), nn.ReLU()]
+        for _ in range(cfg.mlp_layers - 1):
+            layers += [_init(nn.Linear(cfg.hidden_dim, cfg.hidden_dim)), nn.ReLU()]
+        self.mlp = nn.Sequential(*layers)
+
+    def forward(self, policy: Policy, obs: torch.Tensor) -> torch.Tensor:
+        """(N, tokens, 3) uint8 -> (N, hidden)."""
+        grid, global_features = policy.feature_planes(obs)
+        return self.mlp(torch.cat([self.cnn(grid), global_features], dim=1))
+
+
+class FastPolicy(Policy):
+    """Feature planes -> CNN -> MLP -> actor/critic; no memory."""
+
+    def __init__(self, spec: PolicySpec) -> None:
+        super().__init__(spec)
+        self.encoder = _CNNEncoder(self)
+
+    def encode(self, obs: torch.Tensor) -> torch.Tensor:
+        """(N, tokens, 3) uint8 -> (N, hidden)."""
+        return self.encoder(self, obs)
+
+
+class LSTMPolicy(FastPolicy):
+    """The fast encoder followed by an LSTM core; state (h, c) each (B, layers, hidden), reset at episode starts."""
+
+    is_recurrent = True
+
+    def __init__(self, spec: PolicySpec) -> None:
+        super().__init__(spec)
+        hidden = self.config.hidden_dim
+        self.lstm = nn.LSTM(hidden, hidden, num_layers=self.config.lstm_layers, batch_first=True)
+        for name, p in self.lstm.named_parameters():
+            if "weight" in name:
+                nn.init.orthogonal_(p, 1.0)
+            else:
+                nn.init.constant_(p, 0.0)
+
+    def initial_state(self, batch: int, device: torch.device | str) -> State:
+        """Zero (h, c) of shape (batch, layers, hidden)."""
+        shape = (batch, self.config.lstm_layers, self.config.hidden_dim)
+        return torch.zeros(shape, device=device), torch.zeros(shape, device=device)
+
+    def core(self, x: torch.Tensor, state: State, dones: torch.Tensor | None) -> tuple[torch.Tensor, State]:
+        """Runs the LSTM over T steps, zeroing a row's state before any step flagged in dones."""
+        b, t, _ = x.shape
+        if state is None:
+            state = self.initial_state(b, x.device)
+        h, c = (s.transpose(0, 1).contiguous() for s in state)  # (layers, B, hidden)
+        if dones is None or not bool(dones[:, 1:].any()):
+            if dones is not None:
+                keep = (1.0 - dones[:, 0].float()).view(1, b, 1)
+                h, c = h * keep, c * keep
+            out, (h, c) = self.lstm(x, (h, c))
+        else:
+            keep_all = 1.0 - dones.float()
+            outs = []
+            for i in range(t):
+                keep = keep_all[:, i].view(1, b, 1)
+                o, (h, c) = self.lstm(x[:, i : i + 1], (h * keep, c * keep))
+                outs.append(o)
+            out = torch.cat(outs, dim=1)
+        return out, (h.transpose(0, 1), c.transpose(0, 1))
+
+
+class TransformerPolicy(Policy):
+    """Each token embedded as feature + value + position; self-attention with padding masked; mean-pooled; MLP."""
+
+    def __init__(self, spec: PolicySpec) -> None:
+        super().__init__(spec)
+        cfg = self.config
+        d = cfg.embed_dim
+        self.feature_embed = nn.Embedding(self.num_features, d)
+        self.value_embed = nn.Embedding(self.num_features, d)
+        self.position_embed = nn.Embedding(256, d)  # location byte; 0xFE is the global position
+        layer = nn.TransformerEncoderLayer(d, cfg.num_heads, dim_feedforward=2 * d, dropout=0.0, batch_first=True,
+                                           norm_first=True)
+        self.attention = nn.TransformerEncoder(layer, cfg.transformer_layers, enable_nested_tensor=False)
+        layers: list[nn.Module] = [nn.LayerNorm(d), _init(nn.Linear(d, cfg.hidden_dim)), nn.ReLU()]
+        for _ in range(cfg.mlp_layers - 1):
+            layers += [_init(nn.Linear(cfg.hidden_dim, cfg.hidden_dim)), nn.ReLU()]
+        self.mlp = nn.Sequential(*layers)
+
+    def encode(self, obs: torch.Tensor) -> torch.Tensor:
+        """(N, tokens, 3) uint8 -> (N, hidden)."""
+        loc, feat, value, pad = self._decode(obs)
+        x = self.feature_embed(feat) + value.unsqueeze(-1) * self.value_embed(feat) + self.position_embed(loc)
+        pad = pad.clone()
+        pad[:, 0] &= ~pad.all(1)  # a row of only padding keeps one token so attention stays defined
+        x = self.attention(x, src_key_padding_mask=pad)
+        keep = (~pad).unsqueeze(-1).float()
+        pooled = (x * keep).sum(1) / keep.sum(1).clamp(min=1.0)
+        return self.mlp(pooled)
+
+
+_ARCHITECTURES: dict[str, type[Policy]] = {"fast": FastPolicy, "lstm": LSTMPolicy, "transformer": TransformerPolicy}
+
+
+def build_policy(spec: PolicySpec) -> Policy:
+    """Instantiates the architecture named by spec.config.policy."""
+    return _ARCHITECTURES[spec.config.policy](spec)
+
+
+def _default_feature_spec() -> dict[str, dict[str, float | int]]:
+    from mettagrid.config import GameConfig
+    from mettagrid.env import feature_spec
+
+    return feature_spec(GameConfig())
+
+
+def make_agent(
+    observation_space: spaces.Box,
+    action_space: spaces.Discrete,
+    global_features: list[str] | None = None,
+    device: torch.device | str = "cpu",
+    config: AgentModelConfig | None = None,
+    *,
+    feature_spec: dict[str, dict[str, float | int]] | None = None,
+    obs_window: tuple[int, int] = (11, 11),
+    action_names: list[str] | None = None,
+    **overrides: Any,
+) -> Policy:
+    """A policy for token observations (tokens, 3) and a Discrete action space; kwargs override AgentModelConfig fields.
+
+    `global_features` names the global-token features the policy reads (empty or None: all of them);
+    `feature_spec` is the env's `feature_spec()` (default: the default game's).
+    """
+    if not isinstance(action_space, spaces.Discrete):
+        raise TypeError(f"action_space must be gymnasium.spaces.Discrete, got {action_space!r}")
+    shape = tuple(observation_space.shape or ())
+    if len(shape) != 2 or shape[1] != 3 or observation_space.dtype != np.uint8:
+        raise ValueError(f"observation_space must be uint8 tokens of shape (tokens, 3), got {observation_space!r}")
+    cfg = config or AgentModelConfig()
+    if overrides:
+        cfg = AgentModelConfig.model_validate({**cfg.model_dump(), **overrides})
+    spec = PolicySpec(
+        config=cfg,
+        obs_shape=(int(shape[0]), 3),
+        obs_window=(int(obs_window[0]), int(obs_window[1])),
+        num_actions=int(action_space.n),
+        feature_spec=feature_spec or _default_feature_spec(),
+        action_names=action_names,
+        global_features=list(global_features or []) or None,
+    )
+    return build_policy(spec).to(device)

@@ -1,0 +1,184 @@
+"""`python -m trainer.train <recipe> run=<name> [key=value ...]`: the training loop, top to bottom.
+
+A recipe (trainer/recipes.py, `module:function`, or a YAML file) gives a TrainerConfig; dotted overrides
+change any field (`trainer.total_timesteps=1e6 ppo.clip_coef=0.2 device=cpu`). Output goes to
+train_dir/<run>/: config.yaml, metrics.jsonl, checkpoints/<run>:v<epoch>.safetensors and trainer_state.pt.
+Running the same run= again resumes from its last checkpoint. Under torchrun every rank steps its own games
+and DistributedDataParallel averages the gradients; rank 0 alone writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+from typing import Any
+
+import numpy as np
+import torch
+
+from trainer.checkpoint import (
+    TRAINER_STATE_FILE,
+    load_checkpoint,
+    load_optimizer_state,
+    load_trainer_state,
+    policy_uri,
+    restore_rng_state,
+    save_checkpoint,
+)
+from trainer.config import ConfigError, TrainerConfig, apply_overrides, config_help, load_trainer_config
+from trainer.distributed import cleanup_distributed, setup_distributed, wrap_distributed
+from trainer.env import make_environment
+from trainer.evaluate import eval_policy
+from trainer.experience import make_experience_manager, rollout
+from trainer.metrics import MetricsLogger
+from trainer.optim import make_optimizer
+from trainer.policies import make_agent
+from trainer.ppo import compute_advantages, train_ppo
+from trainer.recipes import describe_recipes, get_recipe
+
+__all__ = ["main", "train"]
+
+
+def seed_everything(seed: int) -> None:
+    """Seeds python, numpy and torch."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def env_seed(seed: int, rank: int, epoch: int) -> int:
+    """The env seed of a rank starting (or resuming) at an epoch: different games on every rank and every resume."""
+    return seed + 1_000_003 * rank + 7_919 * epoch
+
+
+def train(cfg: TrainerConfig) -> dict[str, Any]:
+    """Trains the run described by `cfg`, resuming it if train_dir/<run> holds trainer state; returns a summary."""
+    # ---- processes, device, seeds
+    dist_info = setup_distributed(cfg.device)
+    device, rank, world = dist_info.device, dist_info.rank, dist_info.world_size
+    seed_everything(cfg.seed + 1_000_003 * rank)
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
+    checkpoint_dir = cfg.run_dir / "checkpoints"
+
+    # ---- the components: env, policy, optimizer
+    env = make_environment(cfg.env, seed=env_seed(cfg.seed, rank, 0))
+    policy = make_agent(env.single_observation_space, env.single_action_space, [], device, cfg.agent,
+                        feature_spec=env.feature_spec(), obs_window=(env.config.obs_height, env.config.obs_width),
+                        action_names=env.action_names())
+    optimizer = make_optimizer(policy, cfg.optimizer)
+
+    # ---- resume from the run's trainer state, if there is one
+    epoch, agent_step = 0, 0
+    state_path = checkpoint_dir / TRAINER_STATE_FILE
+    if state_path.exists():
+        state = load_trainer_state(state_path)
+        load_checkpoint(policy, checkpoint_dir / state["policy_file"])
+        load_optimizer_state(optimizer, state, state_path)
+        epoch, agent_step = state["epoch"], state["agent_step"]
+        if rank == 0:
+            restore_rng_state(state["rng"])
+        else:
+            seed_everything(cfg.seed + 1_000_003 * rank + epoch)
+
+    policy_ddp = wrap_distributed(policy, dist_info)
+    experience = make_experience_manager(env, policy_ddp, cfg.experience, device,
+                                         seed=env_seed(cfg.seed, rank, epoch))  # resets the games
+    logger = MetricsLogger(cfg, enabled=dist_info.is_master)
+    if dist_info.is_master:
+        cfg.run_dir.mkdir(parents=True, exist_ok=True)
+        (cfg.run_dir / "config.yaml").write_text(cfg.to_yaml())
+        where = f"resuming at epoch {epoch}, {agent_step:,} steps" if epoch else "starting"
+        logger.message(f"[bold]{cfg.run}[/]: {where}; {world} x {env.num_envs} games x {env.agents_per_env} agents; "
+                       f"policy {cfg.agent.policy} on {device}")
+    eval_env = None
+    if dist_info.is_master and cfg.simulation.evaluate_interval:
+        eval_env = make_environment(cfg.simulation.env or cfg.env, seed=cfg.seed + 777,
+                                    num_envs=cfg.simulation.num_envs)
+
+    # ---- the loop: rollout -> advantages -> update -> log / checkpoint / evaluate
+    last_saved = epoch if state_path.exists() else -1
+    record: dict[str, Any] = {}
+    while agent_step < cfg.total_timesteps:
+        if cfg.optimizer.anneal_lr:
+            for group in optimizer.param_groups:
+                group["lr"] = cfg.optimizer.learning_rate * max(0.0, 1.0 - agent_step / cfg.total_timesteps)
+
+        rollout_stats = rollout(experience, policy_ddp)
+        compute_advantages(experience, ppo_config=cfg.ppo)
+        train_stats = train_ppo(policy_ddp, optimizer, experience, cfg.ppo, progress=agent_step / cfg.total_timesteps)
+
+        epoch += 1
+        agent_step += rollout_stats["steps"] * world
+        if epoch % cfg.log_interval == 0:
+            seconds = rollout_stats["rollout_time"] + train_stats["train_time"]
+            record = {"epoch": epoch, "agent_step": agent_step, "sps": rollout_stats["steps"] * world / seconds,
+                      "rollout_sps": rollout_stats["steps"] * world / rollout_stats["rollout_time"],
+                      "lr": optimizer.param_groups[0]["lr"], **train_stats,
+                      **{k: v for k, v in rollout_stats.items() if k != "steps"}}
+            logger.log(record)
+        if dist_info.is_master and epoch % cfg.checkpoint.checkpoint_interval == 0:
+            save_checkpoint(policy, checkpoint_dir, epoch, agent_step, cfg.run, optimizer,
+                            keep_last=cfg.checkpoint.keep_last)
+            last_saved = epoch
+        if eval_env is not None and epoch % cfg.simulation.evaluate_interval == 0:
+            result = eval_policy(policy, eval_env, cfg.simulation.num_episodes, device)
+            logger.log({"epoch": epoch, "agent_step": agent_step, "eval/mean_return": result["mean_return"],
+                        "eval/std_return": result["std_return"], "eval/mean_length": result["mean_length"]})
+
+    # ---- the final checkpoint
+    if dist_info.is_master and last_saved != epoch:
+        save_checkpoint(policy, checkpoint_dir, epoch, agent_step, cfg.run, optimizer,
+                        keep_last=cfg.checkpoint.keep_last)
+    final = checkpoint_dir / f"{cfg.run}:v{epoch}.safetensors"
+    logger.message(f"[bold]{cfg.run}[/]: done at epoch {epoch}, {agent_step:,} steps; policy {policy_uri(final)}")
+    logger.close()
+    cleanup_distributed()
+    return {"epoch": epoch, "agent_step": agent_step, "policy_uri": policy_uri(final), "last": record}
+
+
+# ------------------------------------------------------------------ command line
+
+
+def _help_epilog() -> str:
+    lines = ["recipes:"] + [f"  {name:<18} {doc}" for name, doc in describe_recipes().items()]
+    lines += ["", "config keys (override with key=value; a leading `trainer.` is optional):"]
+    for key, tp, default, doc in config_help():
+        lines.append(f"  {key:<36} {tp:<22} {default:<14} {doc}")
+    return "\n".join(lines)
+
+
+def build_config(recipe: str, overrides: list[str]) -> TrainerConfig:
+    """The recipe's (or YAML file's) config with the overrides applied; run=<name> defaults to the recipe's."""
+    base = load_trainer_config(recipe) if recipe.endswith((".yaml", ".yml", ".json")) else get_recipe(recipe)
+    return apply_overrides(base, overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m trainer.train`."""
+    parser = argparse.ArgumentParser(
+        prog="python -m trainer.train",
+        description="Train a policy with PPO: python -m trainer.train <recipe> run=<name> [key=value ...]",
+        epilog=_help_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("recipe", nargs="?", help="a recipe name, module:function, or a YAML config file")
+    parser.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. run=my_run ppo.clip_coef=0.2")
+    parser.add_argument("--list", action="store_true", help="list the recipes and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name, doc in describe_recipes().items():
+            print(f"{name:<18} {doc}")
+        return 0
+    if args.recipe is None or "=" in args.recipe:
+        parser.error("give a recipe first (see --list), then key=value overrides")
+    try:
+        cfg = build_config(args.recipe, args.overrides)
+    except (ConfigError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    train(cfg)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
