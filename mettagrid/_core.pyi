@@ -391,6 +391,21 @@ AGENT_CELL_BASE: int = 65536
 
 EMPTY_CELL: int = -1
 
+class CompiledSpec:
+    def __init__(self, spec: GameSpec) -> None:
+        """Validates a GameSpec and builds the tables the step loop uses."""
+
+    @property
+    def agent_stat_names(self) -> list[str]: ...
+
+    @property
+    def game_stat_names(self) -> list[str]: ...
+
+    def check_compatible(self, other: CompiledSpec) -> None:
+        """
+        Raises ValueError naming the first field in which `other` cannot replace this spec.
+        """
+
 class VecEnv:
     def __init__(self, spec: GameSpec, num_envs: int, num_threads: int) -> None: ...
 
@@ -405,6 +420,14 @@ class VecEnv:
 
     def episode(self, env: int) -> dict:
         """The record of the last finished episode of a game."""
+
+    def set_next_spec(self, env: int, spec: CompiledSpec) -> None:
+        """
+        Gives a game a compiled spec for its next episode (started by reset() or by an auto-reset); it stays in use after that. Raises ValueError naming the first incompatible field.
+        """
+
+    def game_stat_names_of(self, env: int) -> list[str]:
+        """The game stat names of a game's current spec."""
 
     def live_stats(self, env: int) -> dict:
         """The running stats of a game's current episode."""

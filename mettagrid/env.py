@@ -11,6 +11,7 @@ from gymnasium import spaces
 
 from mettagrid import _core
 from mettagrid.config import GameConfig, load_config
+from mettagrid.curriculum import Curriculum, Task
 from mettagrid.presets import PRESETS, make_config
 
 # PufferLib's vectorization checks isinstance(env, pufferlib.PufferEnv). Importing pufferlib costs seconds
@@ -84,6 +85,11 @@ class MettaGridEnv:
     `step` returns views of the buffers (no copies); a finished game is reset inside the same step, so the
     returned observation is the new episode's first while the done flags and rewards belong to the step
     that ended it. `infos` is a list with one dict per finished episode.
+
+    Games may play different configs (curricula): `set_game_config(i, config)` gives game i a config for its
+    next episode, and `curriculum=` draws a task for every episode (see `mettagrid.curriculum` for when draws
+    happen). Such configs must keep `num_agents`, the actions, the items and the observation shape of `config`
+    (with a curriculum and no `config`, its first task); each distinct config is compiled once.
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "name": "mettagrid"}
@@ -93,12 +99,13 @@ class MettaGridEnv:
 
     def __init__(
         self,
-        config: "GameConfig | dict[str, Any] | str | Path" = "arena",
+        config: "GameConfig | dict[str, Any] | str | Path | None" = None,
         num_envs: int = 1,
         num_threads: int = 1,
         buf: dict[str, np.ndarray] | None = None,
         seed: int | None = 0,
         render_mode: str | None = None,
+        curriculum: Curriculum | None = None,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode = {render_mode!r}, expected one of {self.metadata['render_modes']} or None")
@@ -106,12 +113,34 @@ class MettaGridEnv:
             raise ValueError(f"num_envs = {num_envs!r}, expected an integer >= 1")
         if not isinstance(num_threads, (int, np.integer)) or num_threads < 1:
             raise ValueError(f"num_threads = {num_threads!r}, expected an integer >= 1")
+        if curriculum is not None and not isinstance(curriculum, Curriculum):
+            raise TypeError(f"curriculum must be a mettagrid.curriculum.Curriculum, got {type(curriculum).__name__}")
+        self.curriculum = curriculum
+        base_name = ""
+        if config is None:
+            config = "arena"
+            if curriculum is not None:
+                tasks = curriculum.tasks()
+                base_name, config = next(iter(tasks.items())) if tasks else curriculum.sample(np.random.default_rng(0))
         self.config: GameConfig = resolve_config(config)
         self.render_mode = render_mode
         self.num_envs = int(num_envs)
         self.agents_per_env = self.config.num_agents
         self.num_agents = self.num_envs * self.agents_per_env
+        self._compile_count = 0
+        self._compiled: dict[Any, tuple[GameConfig, Any]] = {}
+        self._base = Task(base_name, self.config)
+        base_spec = self._compile(self._base)
+        self._base_spec = base_spec
         self._core = _core.VecEnv(self.config.to_spec(), self.num_envs, int(num_threads))
+        # Per game: the task (name, config) and compiled spec of its current episode, and those queued for its
+        # next one (None: none queued, the current one continues).
+        self._current: list[tuple[Task, Any]] = [(self._base, base_spec)] * self.num_envs
+        self._pending: list[tuple[Task, Any] | None] = [None] * self.num_envs
+        self._curriculum_rng = np.random.default_rng(0)
+        if curriculum is not None:
+            for name, cfg in curriculum.tasks().items():  # fail fast on an incompatible task
+                self._compile(Task(name, cfg if isinstance(cfg, GameConfig) else resolve_config(cfg)))
         self._action_names = self.config.action_names()
         self._agent_stat_names = list(self._core.agent_stat_names)
         self._game_stat_names = list(self._core.game_stat_names)
@@ -132,7 +161,7 @@ class MettaGridEnv:
 
         self._initial_seed = 0 if seed is None else int(seed)
         self._reset_count = 0
-        self._core.reset(self._initial_seed)  # a usable state before the first reset()
+        self._reset_core(self._initial_seed)  # a usable state before the first reset()
 
     # ------------------------------------------------------------ buffers
 
@@ -169,7 +198,7 @@ class MettaGridEnv:
         if seed is None:
             seed = self._initial_seed if self._reset_count == 0 else _mix(self._initial_seed, self._reset_count)
         self._reset_count += 1
-        self._core.reset(int(seed) & 0xFFFFFFFFFFFFFFFF)
+        self._reset_core(int(seed) & 0xFFFFFFFFFFFFFFFF)
         self.infos = []
         return self.observations, []
 
@@ -179,7 +208,12 @@ class MettaGridEnv:
                 or not actions.flags.c_contiguous):
             actions = self._check_actions(actions)
         ended = self._core.step(actions)
-        self.infos = [self._episode_info(i) for i in ended] if ended else []
+        if ended:
+            self.infos = [self._episode_info(i) for i in ended]
+            if self.curriculum is not None or any(self._pending[i] is not None for i in ended):
+                self._after_episodes(ended, self.infos)
+        else:
+            self.infos = []
         return self.observations, self.rewards, self.terminals, self.truncations, self.infos
 
     def _check_actions(self, actions: Any) -> np.ndarray:
@@ -235,6 +269,90 @@ class MettaGridEnv:
     def close(self) -> None:
         """Releases nothing: the env owns no external resources."""
 
+    # ------------------------------------------------------------ per-game configs and curricula
+
+    def set_game_config(self, env_index: int, config: "GameConfig | dict[str, Any] | str | Path | Task",
+                        name: str | None = None) -> None:
+        """Gives game `env_index` a config for its next episode, whether reset() or an auto-reset starts it.
+
+        The config stays in use after that episode (unless a curriculum draws another). It must keep this env's
+        num_agents, actions, items and observation shape; otherwise ValueError names the field. `name` (or a
+        Task's name, or a preset's name) is reported as `info["task"]` for its episodes.
+        """
+        if not isinstance(env_index, (int, np.integer)) or not 0 <= env_index < self.num_envs:
+            raise IndexError(f"env_index = {env_index!r} is out of range [0, {self.num_envs})")
+        if isinstance(config, Task):
+            task = config if name is None else Task(str(name), config.config)
+        else:
+            if name is None and isinstance(config, str) and config in PRESETS:
+                name = config
+            task = Task("" if name is None else str(name), resolve_config(config))
+        self._queue(int(env_index), task)
+
+    def game_config(self, env: int = 0) -> GameConfig:
+        """The config of a game's current episode."""
+        return self._current[env][0].config
+
+    def game_task(self, env: int = 0) -> str:
+        """The task name of a game's current episode ('' when it plays an unnamed config)."""
+        return self._current[env][0].name
+
+    @property
+    def compile_count(self) -> int:
+        """How many configs this env has compiled (each distinct task once)."""
+        return self._compile_count
+
+    def _compile(self, task: Task) -> Any:
+        """The compiled spec of a task, compiled once per distinct (name, config) and checked against this env."""
+        key: Any = task.name if task.name else ("", task.config.model_dump_json())
+        hit = self._compiled.get(key)
+        if hit is not None and (hit[0] is task.config or hit[0] == task.config):
+            return hit[1]
+        try:
+            compiled = _core.CompiledSpec(task.config.to_spec())
+        except ValueError as e:
+            raise ValueError(f"task {task.name or '(unnamed)'!r}: {e}") from None
+        self._compile_count += 1
+        base = getattr(self, "_base_spec", None)
+        if base is not None:
+            try:
+                base.check_compatible(compiled)
+            except ValueError as e:
+                raise ValueError(f"task {task.name or '(unnamed)'!r}: {e}") from None
+        self._compiled[key] = (task.config, compiled)
+        return compiled
+
+    def _queue(self, env: int, task: Task) -> None:
+        compiled = self._compile(task)
+        self._core.set_next_spec(env, compiled)
+        self._pending[env] = (task, compiled)
+
+    def _promote(self, env: int) -> None:
+        """A game started an episode: its queued task, if any, is now current (the core applied it)."""
+        nxt = self._pending[env]
+        if nxt is not None:
+            self._current[env] = nxt
+            self._pending[env] = None
+
+    def _reset_core(self, seed: int) -> None:
+        if self.curriculum is not None:
+            self._curriculum_rng = np.random.default_rng([seed, 0x6375727269])  # "curri"
+            for i in range(self.num_envs):
+                self._queue(i, self.curriculum.sample(self._curriculum_rng))
+        self._core.reset(seed)
+        for i in range(self.num_envs):
+            self._promote(i)
+        if self.curriculum is not None:
+            for i in range(self.num_envs):
+                self._queue(i, self.curriculum.sample(self._curriculum_rng))
+
+    def _after_episodes(self, ended: list[int], infos: list[dict[str, Any]]) -> None:
+        for i, info in zip(ended, infos):
+            self._promote(i)
+            if self.curriculum is not None:
+                self.curriculum.update(info.get("task", ""), info["episode_return"])
+                self._queue(i, self.curriculum.sample(self._curriculum_rng))
+
     # ------------------------------------------------------------ episode records and stats
 
     def _episode_info(self, env: int) -> dict[str, Any]:
@@ -248,12 +366,19 @@ class MettaGridEnv:
         means = ep["agent_stats"].mean(axis=0)
         for name, v in zip(self._agent_stat_names, means):
             info[f"agent/{name}"] = float(v)
-        for name, v in zip(self._game_stat_names, ep["game_stats"]):
+        for name, v in zip(ep["game_stat_names"], ep["game_stats"]):
             info[f"game/{name}"] = float(v)
+        task, _ = self._current[env]  # the finished episode's task (the next one is not promoted yet)
+        if task.name:
+            info["task"] = task.name
         returns = ep["returns"]
-        groups = self.grid_objects(env)["agent_group"] if len(self.config.groups) > 1 else None
+        cfg = task.config
+        nxt = self._pending[env]
+        # Agent groups come from the new episode's map; they hold for the finished one when its config continues.
+        same = nxt is None or nxt[0].config is cfg
+        groups = self.grid_objects(env)["agent_group"] if same and len(cfg.groups) > 1 else None
         if groups is not None:
-            for gi, gname in enumerate(self.config.groups):
+            for gi, gname in enumerate(cfg.groups):
                 sel = returns[groups == gi]
                 if sel.size:
                     info[f"group/{gname}/episode_return"] = float(sel.mean())
@@ -266,8 +391,9 @@ class MettaGridEnv:
     def episode_stats(self, env: int = 0) -> dict[str, Any]:
         """The running stats of a game's current episode, by name."""
         live = self._core.live_stats(env)
+        names = self._current[env][1].game_stat_names
         return {"agent": {n: live["agent_stats"][:, i] for i, n in enumerate(self._agent_stat_names)},
-                "game": {n: float(v) for n, v in zip(self._game_stat_names, live["game_stats"])}}
+                "game": {n: float(v) for n, v in zip(names, live["game_stats"])}}
 
     # ------------------------------------------------------------ introspection
 
@@ -315,9 +441,10 @@ class MettaGridEnv:
         """ANSI text (render_mode 'ansi' or None) or an RGB image ('rgb_array') of one game."""
         from mettagrid import render as _render
 
+        config = self.game_config(env)
         if self.render_mode == "rgb_array":
-            return _render.render_rgb(self.config, self.grid_objects(env))
-        return _render.render_ansi(self.config, self.grid_objects(env))
+            return _render.render_rgb(config, self.grid_objects(env))
+        return _render.render_ansi(config, self.grid_objects(env))
 
 
 def _mix(seed: int, k: int) -> int:

@@ -36,6 +36,14 @@ class _Config(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
 
+class CurriculumTaskConfig(_Config):
+    """One task of a curriculum: a preset (or file) with overrides, drawn with a relative weight."""
+
+    preset: str | None = Field(None, description="A mettagrid preset name or GameConfig file; None: env.preset.")
+    game: dict[str, Any] = Field(default_factory=dict, description="Overrides on top of env.game (preset arguments or GameConfig fields).")
+    weight: float = Field(1.0, ge=0, description="Relative probability of drawing this task for an episode.")
+
+
 class EnvConfig(_Config):
     """Which game to train on and how many copies to step at once."""
 
@@ -43,6 +51,16 @@ class EnvConfig(_Config):
     game: dict[str, Any] = Field(default_factory=dict, description="Overrides: preset function arguments (e.g. num_agents, size) or GameConfig fields (deep-merged).")
     num_envs: int = Field(64, ge=1, description="Games stepped together per rank.")
     num_threads: int = Field(1, ge=1, description="C++ threads stepping the games.")
+    curriculum: dict[str, CurriculumTaskConfig] | None = Field(None, description="Task name -> task: each episode of each game plays a task drawn by weight (mettagrid.curriculum.RandomCurriculum). Tasks must share num_agents, actions, items and the observation shape. None: every episode plays preset + game.")
+
+    @model_validator(mode="after")
+    def _curriculum_weights(self) -> "EnvConfig":
+        if self.curriculum is not None:
+            if not self.curriculum:
+                raise ValueError("curriculum is empty; give at least one task or None")
+            if sum(t.weight for t in self.curriculum.values()) <= 0:
+                raise ValueError("curriculum weights are all 0")
+        return self
 
 
 class AgentModelConfig(_Config):

@@ -8,11 +8,12 @@ from typing import Any
 
 from mettagrid import MettaGridEnv
 from mettagrid.config import GameConfig, load_config
+from mettagrid.curriculum import RandomCurriculum
 from mettagrid.presets import PRESETS
 
 from trainer.config import ConfigError, EnvConfig
 
-__all__ = ["make_environment", "make_game_config"]
+__all__ = ["make_curriculum", "make_environment", "make_game_config"]
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -48,6 +49,25 @@ def make_game_config(config: EnvConfig) -> GameConfig:
         raise ConfigError(f"env.game overrides {sorted(overrides)} on preset {config.preset!r} are invalid: {e}") from None
 
 
+def make_curriculum(config: EnvConfig) -> RandomCurriculum | None:
+    """The curriculum of an EnvConfig (None without one): each task is its preset (default env.preset) with
+    env.game and then the task's own overrides applied, drawn with the task's weight."""
+    if not config.curriculum:
+        return None
+    tasks: dict[str, GameConfig] = {}
+    for name, task in config.curriculum.items():
+        sub = EnvConfig.model_construct(preset=task.preset or config.preset, game={**config.game, **task.game},
+                                        num_envs=config.num_envs, num_threads=config.num_threads, curriculum=None)
+        try:
+            tasks[name] = make_game_config(sub)
+        except ConfigError as e:
+            raise ConfigError(f"env.curriculum[{name!r}]: {e}") from None
+    try:
+        return RandomCurriculum(tasks, {name: t.weight for name, t in config.curriculum.items()})
+    except ValueError as e:
+        raise ConfigError(f"env.curriculum: {e}") from None
+
+
 def make_environment(
     env_config: EnvConfig | None = None,
     map_builder: Any = None,
@@ -65,4 +85,13 @@ def make_environment(
     game = make_game_config(config)
     if map_builder is not None:
         game = GameConfig.model_validate({**game.model_dump(), "map_builder": map_builder})
+    curriculum = make_curriculum(config)
+    if curriculum is not None:
+        if map_builder is not None:
+            raise ConfigError("make_environment: map_builder cannot be combined with env.curriculum")
+        try:
+            return MettaGridEnv(None, num_envs=config.num_envs, num_threads=config.num_threads, seed=seed,
+                                curriculum=curriculum)
+        except ValueError as e:
+            raise ConfigError(f"env.curriculum: {e}") from None
     return MettaGridEnv(game, num_envs=config.num_envs, num_threads=config.num_threads, seed=seed)

@@ -9,6 +9,7 @@ from typing import Callable
 from trainer.config import (
     AgentModelConfig,
     CheckpointConfig,
+    CurriculumTaskConfig,
     EnvConfig,
     ExperienceConfig,
     OptimizerConfig,
@@ -17,7 +18,8 @@ from trainer.config import (
     TrainerConfig,
 )
 
-__all__ = ["RECIPES", "arena", "arena_combat", "describe_recipes", "get_recipe", "navigation", "navigation_maze"]
+__all__ = ["RECIPES", "arena", "arena_combat", "describe_recipes", "get_recipe", "navigation", "navigation_curriculum",
+           "navigation_maze"]
 
 
 def navigation() -> TrainerConfig:
@@ -40,6 +42,19 @@ def navigation_maze() -> TrainerConfig:
     cfg = navigation()
     cfg.run = "navigation_maze"
     cfg.env.game = {"layout": "maze"}
+    return cfg
+
+
+def navigation_curriculum() -> TrainerConfig:
+    """Navigation over a curriculum: rooms of 11, 15 and 21 cells and a 15 x 15 maze, drawn per episode."""
+    cfg = navigation()
+    cfg.run = "navigation_curriculum"
+    cfg.env.curriculum = {
+        "room11": CurriculumTaskConfig(game={"size": 11}),
+        "room15": CurriculumTaskConfig(game={"size": 15}),
+        "room21": CurriculumTaskConfig(game={"size": 21}, weight=0.5),
+        "maze15": CurriculumTaskConfig(game={"layout": "maze", "size": 15}, weight=0.5),
+    }
     return cfg
 
 
@@ -67,6 +82,7 @@ def arena_combat() -> TrainerConfig:
 RECIPES: dict[str, Callable[[], TrainerConfig]] = {
     "navigation": navigation,
     "navigation_maze": navigation_maze,
+    "navigation_curriculum": navigation_curriculum,
     "arena": arena,
     "arena_combat": arena_combat,
 }

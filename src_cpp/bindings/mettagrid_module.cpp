@@ -98,8 +98,11 @@ class PyVecEnv {
     d["returns"] = to_numpy(rec.returns, {n});
     d["agent_stats"] = to_numpy(rec.agent_stats, {n, env_.spec().agent_stats.size()});
     d["game_stats"] = to_numpy(rec.game_stats, {rec.game_stats.size()});
+    d["game_stat_names"] = rec.spec ? rec.spec->game_stats : env_.spec().game_stats;
     return d;
   }
+
+  void set_next_spec(int i, std::shared_ptr<CompiledSpec> spec) { game(i).set_next_spec(std::move(spec)); }
 
   nb::dict live_stats(int i) {
     auto& g = game(i);
@@ -255,6 +258,14 @@ NB_MODULE(_core, m) {
   m.attr("AGENT_CELL_BASE") = mettagrid::kAgentCellBase;
   m.attr("EMPTY_CELL") = mettagrid::kEmptyCell;
 
+  nb::class_<CompiledSpec>(m, "CompiledSpec")
+      .def(nb::init<GameSpec>(), "spec"_a, "Validates a GameSpec and builds the tables the step loop uses.")
+      .def_prop_ro("agent_stat_names", [](const CompiledSpec& c) { return c.agent_stats; })
+      .def_prop_ro("game_stat_names", [](const CompiledSpec& c) { return c.game_stats; })
+      .def("check_compatible", [](const CompiledSpec& self, const CompiledSpec& other) {
+            mettagrid::check_compatible(self, other);
+          }, "other"_a, "Raises ValueError naming the first field in which `other` cannot replace this spec.");
+
   nb::class_<PyVecEnv>(m, "VecEnv")
       .def(nb::init<const GameSpec&, int, int>(), "spec"_a, "num_envs"_a, "num_threads"_a)
       .def("set_buffers", &PyVecEnv::set_buffers, "observations"_a, "rewards"_a, "terminals"_a, "truncations"_a)
@@ -262,6 +273,11 @@ NB_MODULE(_core, m) {
       .def("step", &PyVecEnv::step, "actions"_a,
            "Steps every game; returns the indices of games whose episode ended (already reset).")
       .def("episode", &PyVecEnv::episode, "env"_a, "The record of the last finished episode of a game.")
+      .def("set_next_spec", &PyVecEnv::set_next_spec, "env"_a, "spec"_a,
+           "Gives a game a compiled spec for its next episode (started by reset() or by an auto-reset); it stays "
+           "in use after that. Raises ValueError naming the first incompatible field.")
+      .def("game_stat_names_of", [](PyVecEnv& self, int i) { return self.game(i).spec().game_stats; }, "env"_a,
+           "The game stat names of a game's current spec.")
       .def("live_stats", &PyVecEnv::live_stats, "env"_a, "The running stats of a game's current episode.")
       .def("snapshot", &PyVecEnv::snapshot, "env"_a, "Positions, orientations and inventories of a game.")
       .def("current_step", [](PyVecEnv& self, int i) { return self.game(i).current_step(); }, "env"_a)

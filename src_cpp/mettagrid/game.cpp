@@ -52,15 +52,29 @@ Game::Game(std::shared_ptr<const CompiledSpec> spec)
   ag_glyph_.resize(n);
   ag_inv_.resize(n * num_items_ + 8);  // slack for 8-byte inventory reads
   ag_inv_contrib_.resize(n * num_items_);
-  size_t max_stat_rewards = 0;
-  for (const auto& g : spec_->s.groups) max_stat_rewards = std::max(max_stat_rewards, g.stat_reward_ids.size());
-  ag_stat_contrib_.resize(n * max_stat_rewards);
   ag_reward_.resize(n);
   ag_last_reward_.resize(n);
   ag_return_.resize(n);
   ag_stats_.resize(n * num_stats_);
   order_.resize(n);
   for (int a = 0; a < num_agents_; ++a) order_[a] = a;
+  apply_spec(spec_);
+}
+
+void Game::set_next_spec(std::shared_ptr<const CompiledSpec> spec) {
+  if (!spec) throw std::invalid_argument("set_next_spec: spec is null");
+  check_compatible(*spec_, *spec);
+  next_spec_ = std::move(spec);
+}
+
+// Sizes the per-episode arrays that depend on the spec (groups, stat rewards, game stats). Runs at episode
+// start only when the spec changes; vectors keep their capacity, so switching back and forth stops allocating.
+void Game::apply_spec(std::shared_ptr<const CompiledSpec> spec) {
+  spec_ = std::move(spec);
+  const size_t n = static_cast<size_t>(num_agents_);
+  size_t max_stat_rewards = 0;
+  for (const auto& g : spec_->s.groups) max_stat_rewards = std::max(max_stat_rewards, g.stat_reward_ids.size());
+  ag_stat_contrib_.resize(n * max_stat_rewards);
   group_size_.resize(spec_->s.groups.size());
   group_pool_.resize(spec_->s.groups.size());
   game_stats_.resize(spec_->game_stats.size());
@@ -68,7 +82,7 @@ Game::Game(std::shared_ptr<const CompiledSpec> spec)
 
 void Game::reset(uint64_t seed) {
   seed_stream_.reseed(seed);
-  start_episode(seed_stream_.next(), spec_->s.desync_episodes);
+  start_episode(seed_stream_.next(), true);
   for (int a = 0; a < num_agents_; ++a) {
     buf_.rewards[a] = 0.f;
     buf_.terminals[a] = false;
@@ -123,8 +137,11 @@ void Game::load_map(const MapGrid& map) {
   }
 }
 
-void Game::start_episode(uint64_t episode_seed, bool desync) {
+void Game::start_episode(uint64_t episode_seed, bool first) {
+  if (next_spec_) apply_spec(std::move(next_spec_));
+  next_spec_ = nullptr;
   const auto& s = spec_->s;
+  const bool desync = first && s.desync_episodes;
   episode_seed_ = episode_seed;
   rng_.reseed(episode_seed);
   load_map(build_map(*spec_, s.map_root, derive_seed(episode_seed, kMapStream)));
@@ -537,6 +554,7 @@ void Game::record_episode() {
   record_.returns = ag_return_;
   record_.agent_stats = ag_stats_;
   record_.game_stats = game_stats_;
+  record_.spec = spec_;
 }
 
 // ---------------------------------------------------------------- observations

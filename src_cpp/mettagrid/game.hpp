@@ -26,6 +26,7 @@ struct EpisodeRecord {
   std::vector<float> returns;         // per agent, before group sharing
   std::vector<double> agent_stats;    // num_agents * num_agent_stats
   std::vector<double> game_stats;
+  std::shared_ptr<const CompiledSpec> spec;  // the spec that produced it (names of its game stats)
 };
 
 // A read-only picture of the grid, for rendering and replays.
@@ -51,6 +52,11 @@ class Game {
   // Advances one step. `actions` holds num_agents validated action indices.
   // A finished episode is recorded and the next one started in the same call.
   void step(const int32_t* actions);
+  // Gives the game a spec for its next episode (whether started by reset() or by the auto-reset at the end of
+  // an episode); it stays in use after that. Throws std::invalid_argument when it is not compatible with the
+  // current spec (see check_compatible). A later call before that episode starts replaces it.
+  void set_next_spec(std::shared_ptr<const CompiledSpec> spec);
+  bool has_next_spec() const { return next_spec_ != nullptr; }
 
   bool episode_ended() const { return ended_; }
   const EpisodeRecord& last_episode() const { return record_; }
@@ -69,7 +75,8 @@ class Game {
   };
   enum ConverterState : uint8_t { kIdle = 0, kConverting = 1, kCooling = 2 };
 
-  void start_episode(uint64_t episode_seed, bool desync);
+  void start_episode(uint64_t episode_seed, bool first);
+  void apply_spec(std::shared_ptr<const CompiledSpec> spec);
   void load_map(const MapGrid& map);
   void write_observations();
   void write_tokens(int agent, uint8_t* out);
@@ -95,6 +102,7 @@ class Game {
   void record_episode();
 
   std::shared_ptr<const CompiledSpec> spec_;
+  std::shared_ptr<const CompiledSpec> next_spec_;  // applied when the next episode starts
   GameBuffers buf_;
   int num_agents_;
   int num_items_;

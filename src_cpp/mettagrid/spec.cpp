@@ -225,4 +225,37 @@ CompiledSpec::CompiledSpec(GameSpec spec) : s(std::move(spec)) {
   }
 }
 
+void check_compatible(const CompiledSpec& current, const CompiledSpec& next) {
+  const GameSpec& a = current.s;
+  const GameSpec& b = next.s;
+  auto mismatch = [](const std::string& field, const std::string& was, const std::string& got) {
+    fail("incompatible game config: " + field + " = " + got + ", but this env has " + field + " = " + was +
+         " (num_agents, actions, inventory items and the observation shape must stay the same)");
+  };
+  auto num = [](long v) { return std::to_string(v); };
+  if (a.num_agents != b.num_agents) mismatch("num_agents", num(a.num_agents), num(b.num_agents));
+  if (current.num_actions != next.num_actions) {
+    mismatch("number of actions", num(current.num_actions), num(next.num_actions));
+  }
+  for (int i = 0; i < current.num_actions; ++i) {
+    if (a.actions[i].name != b.actions[i].name) {
+      mismatch("action " + num(i), "'" + a.actions[i].name + "'", "'" + b.actions[i].name + "'");
+    }
+  }
+  if (a.items != b.items) {
+    auto join = [](const std::vector<std::string>& v) {
+      std::string out = "[";
+      for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + v[i];
+      return out + "]";
+    };
+    mismatch("inventory_item_names", join(a.items), join(b.items));
+  }
+  if (a.grid_obs != b.grid_obs) mismatch("obs_mode", a.grid_obs ? "grid" : "tokens", b.grid_obs ? "grid" : "tokens");
+  if (a.obs_width != b.obs_width) mismatch("obs_width", num(a.obs_width), num(b.obs_width));
+  if (a.obs_height != b.obs_height) mismatch("obs_height", num(a.obs_height), num(b.obs_height));
+  if (!a.grid_obs && a.num_tokens != b.num_tokens) {
+    mismatch("num_observation_tokens", num(a.num_tokens), num(b.num_tokens));
+  }
+}
+
 }  // namespace mettagrid

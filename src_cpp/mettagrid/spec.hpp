@@ -172,4 +172,8 @@ struct CompiledSpec {
   std::vector<std::vector<int>> gs_consumed;
 };
 
+// Throws std::invalid_argument naming the first field in which `next` cannot replace `current` inside one
+// vectorized env: num_agents, the actions (number and names), the items, or the observation shape.
+void check_compatible(const CompiledSpec& current, const CompiledSpec& next);
+
 }  // namespace mettagrid
