@@ -106,6 +106,7 @@ class MettaGridEnv:
         seed: int | None = 0,
         render_mode: str | None = None,
         curriculum: Curriculum | None = None,
+        final_observations: bool = False,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode = {render_mode!r}, expected one of {self.metadata['render_modes']} or None")
@@ -157,7 +158,7 @@ class MettaGridEnv:
         self.agent_ids = np.arange(self.num_agents)
         self._actions_shape = (self.num_agents,)
         self.infos: list[dict[str, Any]] = []
-        self._set_buffers(buf, obs_shape)
+        self._set_buffers(buf, obs_shape, final_observations)
 
         self._initial_seed = 0 if seed is None else int(seed)
         self._reset_count = 0
@@ -165,7 +166,7 @@ class MettaGridEnv:
 
     # ------------------------------------------------------------ buffers
 
-    def _set_buffers(self, buf: dict[str, np.ndarray] | None, obs_shape: tuple[int, ...]) -> None:
+    def _set_buffers(self, buf: dict[str, np.ndarray] | None, obs_shape: tuple[int, ...], final: bool) -> None:
         n = self.num_agents
         if buf is None:
             self.observations = np.zeros((n, *obs_shape), dtype=np.uint8)
@@ -189,7 +190,15 @@ class MettaGridEnv:
             self.actions = buf["actions"] if "actions" in buf else np.zeros(n, dtype=np.int32)
             self.teacher_actions = buf["teacher_actions"] if "teacher_actions" in buf else np.zeros(n, dtype=np.int32)
         self.masks[:] = True
-        self._core.set_buffers(self.observations.reshape(-1), self.rewards, self.terminals, self.truncations)
+        # With final_observations=True the rows of games whose episode ended in the last step hold that episode's
+        # last observations (the auto-reset has already put the next episode's first into `observations`).
+        self.final_observations: np.ndarray | None = None
+        if final:
+            given = buf.get("final_observations") if buf is not None else None
+            self.final_observations = (np.zeros((n, *obs_shape), dtype=np.uint8) if given is None else
+                                       _check_buffer("final_observations", given, (n, *obs_shape), np.uint8))
+        self._core.set_buffers(self.observations.reshape(-1), self.rewards, self.terminals, self.truncations,
+                               None if self.final_observations is None else self.final_observations.reshape(-1))
 
     # ------------------------------------------------------------ the PufferEnv contract
 
@@ -373,11 +382,8 @@ class MettaGridEnv:
             info["task"] = task.name
         returns = ep["returns"]
         cfg = task.config
-        nxt = self._pending[env]
-        # Agent groups come from the new episode's map; they hold for the finished one when its config continues.
-        same = nxt is None or nxt[0].config is cfg
-        groups = self.grid_objects(env)["agent_group"] if same and len(cfg.groups) > 1 else None
-        if groups is not None:
+        if len(cfg.groups) > 1:
+            groups = ep["groups"]  # each agent's group in the finished episode
             for gi, gname in enumerate(cfg.groups):
                 sel = returns[groups == gi]
                 if sel.size:

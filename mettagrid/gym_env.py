@@ -51,7 +51,8 @@ class MettaGridGymEnv(gymnasium.Env):
         **preset_options: Any,
     ) -> None:
         self.render_mode = _adapters.check_render_mode(render_mode, self.metadata["render_modes"])
-        self._env = MettaGridEnv(_adapters.resolve_with_overrides(config, preset_options), num_envs=1, seed=0)
+        self._env = MettaGridEnv(_adapters.resolve_with_overrides(config, preset_options), num_envs=1, seed=0,
+                                 final_observations=True)
         if self._env.num_agents != 1:
             raise ValueError(f"MettaGridGymEnv is single-agent but this game has {self._env.num_agents} agents: use "
                              "gymnasium.make_vec (one sub-env per agent), MettaGridVectorEnv, or "
@@ -104,9 +105,7 @@ class MettaGridGymEnv(gymnasium.Env):
             raise ValueError(f"action {value} is out of range: expected 0 <= action < {self.action_space.n}")
         self._actions[0] = value
 
-        final = self._clock.ending().size > 0
-        if final:
-            final_obs = self._env.observations[0].copy()
+        if self._clock.ending().size > 0:  # the ended episode's last state, for render()
             self._final_snapshot = self._env.grid_objects(0)
         _, rewards, terminals, truncations, ended = self._env.step(self._actions)
         self._clock.advance([e["env"] for e in ended])
@@ -114,7 +113,7 @@ class MettaGridGymEnv(gymnasium.Env):
         if ended:
             info = _adapters.agent_episode_infos(self._env, 0, self._groups)[0]
             self._live = False
-        obs = final_obs if final else self._env.observations[0].copy()
+        obs = (self._env.final_observations if ended else self._env.observations)[0].copy()  # type: ignore[index]
         if self.render_mode == "human":
             self.render()
         return obs, float(rewards[0]), bool(terminals[0]), bool(truncations[0]), info
@@ -148,7 +147,7 @@ class MettaGridVectorEnv(VectorEnv):
     ) -> None:
         self.render_mode = _adapters.check_render_mode(render_mode, self.metadata["render_modes"])
         self._env = MettaGridEnv(_adapters.resolve_with_overrides(config, preset_options), num_envs=num_envs,
-                                 num_threads=num_threads, seed=0)
+                                 num_threads=num_threads, seed=0, final_observations=True)
         self.config: GameConfig = self._env.config
         self.num_games = self._env.num_envs
         self.agents_per_game = self._env.agents_per_env
@@ -191,15 +190,12 @@ class MettaGridVectorEnv(VectorEnv):
         """Steps every game with one action per sub-env; finished games restart in the same step."""
         if not self._live:
             raise RuntimeError("step called before reset(): call reset() first")
-        ending = self._clock.ending()
-        stash = self._env.observations.reshape(self.num_games, self.agents_per_game, -1)[ending].copy() \
-            if ending.size else None
         obs, rewards, terminals, truncations, ended_infos = self._env.step(self._as_int32(actions))
         ended = [e["env"] for e in ended_infos]
         self._clock.advance(ended)
         infos: dict[str, Any] = {}
         if ended:
-            infos = self._final_infos(ended, ending, stash)
+            infos = self._final_infos(ended)
             for g in ended:
                 self._groups[g] = self._env.grid_objects(g)["agent_group"]
         return obs.copy(), rewards.copy(), terminals.copy(), truncations.copy(), infos
@@ -212,7 +208,7 @@ class MettaGridVectorEnv(VectorEnv):
             return self._a32
         return actions  # the native env checks (and explains) everything else
 
-    def _final_infos(self, ended: list[int], ending: np.ndarray, stash: np.ndarray | None) -> dict[str, Any]:
+    def _final_infos(self, ended: list[int]) -> dict[str, Any]:
         n, per = self.num_envs, self.agents_per_game
         shape = self.single_observation_space.shape
         mask = np.zeros(n, dtype=bool)
@@ -225,11 +221,11 @@ class MettaGridVectorEnv(VectorEnv):
                 columns[key] = np.full(n, None, dtype=object) if dtype is object else np.zeros(n, dtype=dtype)
             columns[key][rows] = values
 
-        slot = {int(g): i for i, g in enumerate(ending)}
+        finals = self._env.final_observations.reshape(self.num_games, per, -1)  # type: ignore[union-attr]
         for g in ended:
             rows = slice(g * per, (g + 1) * per)
             mask[rows] = True
-            game_obs = stash[slot[g]]  # type: ignore[index]
+            game_obs = finals[g]
             for a in range(per):
                 final_obs[g * per + a] = game_obs[a].reshape(shape)
             rec = self._env.episode_record(g)

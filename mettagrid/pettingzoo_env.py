@@ -61,7 +61,8 @@ class MettaGridParallelEnv(ParallelEnv):
     ) -> None:
         self.render_mode = _adapters.check_render_mode(render_mode, self.metadata["render_modes"])
         self._seed = _adapters.check_seed(seed, "parallel_env")
-        self._env = MettaGridEnv(_adapters.resolve_with_overrides(config, preset_options), num_envs=1, seed=0)
+        self._env = MettaGridEnv(_adapters.resolve_with_overrides(config, preset_options), num_envs=1, seed=0,
+                                 final_observations=True)
         self.config: GameConfig = self._env.config
         self._clock = _adapters.EpisodeClock(self._env)
         n = self._env.num_agents
@@ -153,13 +154,11 @@ class MettaGridParallelEnv(ParallelEnv):
                              f"missing: {missing}")
         self._actions[:] = self._action_array([actions[a] for a in self.agents])
 
-        final = self._clock.ending().size > 0
-        if final:
-            final_obs = self._env.observations.copy()
+        if self._clock.ending().size > 0:  # the ended episode's last state, for render() and state()
             self._final_snapshot = self._env.grid_objects(0)
         _, rewards, terminals, truncations, ended = self._env.step(self._actions)
         self._clock.advance([info["env"] for info in ended])
-        obs = final_obs if final else self._env.observations.copy()
+        obs = (self._env.final_observations if ended else self._env.observations).copy()  # type: ignore[union-attr]
         agents = self.agents
         rew = dict(zip(agents, rewards.tolist()))
         if ended:

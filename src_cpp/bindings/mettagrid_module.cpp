@@ -1,6 +1,7 @@
 // Python bindings for the game core (mettagrid._core). The only file here that knows about Python.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/shared_ptr.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
@@ -45,17 +46,21 @@ class PyVecEnv {
   PyVecEnv(const GameSpec& spec, int num_envs, int num_threads)
       : env_(std::make_shared<const CompiledSpec>(spec), num_envs, num_threads) {}
 
-  void set_buffers(Buffer<uint8_t> obs, Buffer<float> rewards, Buffer<bool> terminals, Buffer<bool> truncations) {
+  void set_buffers(Buffer<uint8_t> obs, Buffer<float> rewards, Buffer<bool> terminals, Buffer<bool> truncations,
+                   std::optional<Buffer<uint8_t>> final_obs) {
     const size_t rows = static_cast<size_t>(env_.num_envs()) * env_.spec().s.num_agents;
     check_buffer("observations", obs, rows * env_.obs_size());
     check_buffer("rewards", rewards, rows);
     check_buffer("terminals", terminals, rows);
     check_buffer("truncations", truncations, rows);
+    if (final_obs) check_buffer("final_observations", *final_obs, rows * env_.obs_size());
     obs_ = obs;
+    final_obs_ = final_obs ? *final_obs : Buffer<uint8_t>();
     rewards_ = rewards;
     terminals_ = terminals;
     truncations_ = truncations;
-    env_.set_buffers(obs.data(), rewards.data(), terminals.data(), truncations.data());
+    env_.set_buffers(obs.data(), rewards.data(), terminals.data(), truncations.data(),
+                     final_obs ? final_obs->data() : nullptr);
     has_buffers_ = true;
   }
 
@@ -96,6 +101,7 @@ class PyVecEnv {
     d["length"] = rec.length;
     d["seed"] = rec.seed;
     d["returns"] = to_numpy(rec.returns, {n});
+    d["groups"] = to_numpy(rec.groups, {rec.groups.size()});
     d["agent_stats"] = to_numpy(rec.agent_stats, {n, env_.spec().agent_stats.size()});
     d["game_stats"] = to_numpy(rec.game_stats, {rec.game_stats.size()});
     d["game_stat_names"] = rec.spec ? rec.spec->game_stats : env_.spec().game_stats;
@@ -149,7 +155,7 @@ class PyVecEnv {
 
   VecEnv env_;
   bool has_buffers_ = false;
-  Buffer<uint8_t> obs_;
+  Buffer<uint8_t> obs_, final_obs_;
   Buffer<float> rewards_;
   Buffer<bool> terminals_, truncations_;
 };
@@ -268,7 +274,8 @@ NB_MODULE(_core, m) {
 
   nb::class_<PyVecEnv>(m, "VecEnv")
       .def(nb::init<const GameSpec&, int, int>(), "spec"_a, "num_envs"_a, "num_threads"_a)
-      .def("set_buffers", &PyVecEnv::set_buffers, "observations"_a, "rewards"_a, "terminals"_a, "truncations"_a)
+      .def("set_buffers", &PyVecEnv::set_buffers, "observations"_a, "rewards"_a, "terminals"_a, "truncations"_a,
+           "final_observations"_a = nb::none())
       .def("reset", &PyVecEnv::reset, "seed"_a)
       .def("step", &PyVecEnv::step, "actions"_a,
            "Steps every game; returns the indices of games whose episode ended (already reset).")

@@ -89,7 +89,7 @@ void Game::reset(uint64_t seed) {
     buf_.truncations[a] = false;
   }
   ended_ = false;
-  write_observations();
+  write_observations(buf_.observations);
 }
 
 void Game::load_map(const MapGrid& map) {
@@ -505,10 +505,12 @@ void Game::step(const int32_t* actions) {
   }
   if (done) {
     record_episode();
+    // The ended episode's last observations, written after its stats were recorded so they do not count.
+    if (buf_.final_observations != nullptr) write_observations(buf_.final_observations);
     start_episode(seed_stream_.next(), false);
     ended_ = true;
   }
-  write_observations();
+  write_observations(buf_.observations);
 }
 
 void Game::finish_rewards() {
@@ -554,17 +556,18 @@ void Game::record_episode() {
   record_.returns = ag_return_;
   record_.agent_stats = ag_stats_;
   record_.game_stats = game_stats_;
+  record_.groups = ag_group_;
   record_.spec = spec_;
 }
 
 // ---------------------------------------------------------------- observations
 
-void Game::write_observations() {
+void Game::write_observations(uint8_t* dest) {
   const size_t stride = spec_->s.grid_obs
                             ? static_cast<size_t>(spec_->num_features) * spec_->s.obs_height * spec_->s.obs_width
                             : static_cast<size_t>(spec_->s.num_tokens) * 3;
   for (int a = 0; a < num_agents_; ++a) {
-    uint8_t* out = buf_.observations + stride * a;
+    uint8_t* out = dest + stride * a;
     if (spec_->s.grid_obs) write_grid(a, out); else write_tokens(a, out);
   }
 }

@@ -17,6 +17,7 @@ struct GameBuffers {
   float* rewards = nullptr;
   bool* terminals = nullptr;
   bool* truncations = nullptr;
+  uint8_t* final_observations = nullptr;  // optional: an ended episode's last observations go here
 };
 
 // What a finished episode leaves behind for the caller.
@@ -26,6 +27,7 @@ struct EpisodeRecord {
   std::vector<float> returns;         // per agent, before group sharing
   std::vector<double> agent_stats;    // num_agents * num_agent_stats
   std::vector<double> game_stats;
+  std::vector<uint8_t> groups;        // per agent: its group index in that episode
   std::shared_ptr<const CompiledSpec> spec;  // the spec that produced it (names of its game stats)
 };
 
@@ -78,7 +80,7 @@ class Game {
   void start_episode(uint64_t episode_seed, bool first);
   void apply_spec(std::shared_ptr<const CompiledSpec> spec);
   void load_map(const MapGrid& map);
-  void write_observations();
+  void write_observations(uint8_t* dest);
   void write_tokens(int agent, uint8_t* out);
   void write_grid(int agent, uint8_t* out);
 

@@ -30,7 +30,8 @@ size_t VecEnv::obs_size() const {
                     : static_cast<size_t>(s.num_tokens) * 3;
 }
 
-void VecEnv::set_buffers(uint8_t* observations, float* rewards, bool* terminals, bool* truncations) {
+void VecEnv::set_buffers(uint8_t* observations, float* rewards, bool* terminals, bool* truncations,
+                         uint8_t* final_observations) {
   const size_t n = static_cast<size_t>(spec_->s.num_agents);
   for (size_t i = 0; i < games_.size(); ++i) {
     GameBuffers b;
@@ -38,6 +39,7 @@ void VecEnv::set_buffers(uint8_t* observations, float* rewards, bool* terminals,
     b.rewards = rewards + i * n;
     b.terminals = terminals + i * n;
     b.truncations = truncations + i * n;
+    if (final_observations != nullptr) b.final_observations = final_observations + i * n * obs_size();
     games_[i]->set_buffers(b);
   }
 }

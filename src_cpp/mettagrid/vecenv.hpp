@@ -19,7 +19,10 @@ class VecEnv {
   VecEnv& operator=(const VecEnv&) = delete;
 
   // Buffers hold num_envs * num_agents rows; the caller keeps them alive.
-  void set_buffers(uint8_t* observations, float* rewards, bool* terminals, bool* truncations);
+  // `final_observations` (optional, same shape as observations) receives the last observations of episodes
+  // that end, in the rows of their games.
+  void set_buffers(uint8_t* observations, float* rewards, bool* terminals, bool* truncations,
+                   uint8_t* final_observations = nullptr);
   // Game i is seeded with derive_seed(seed, i).
   void reset(uint64_t seed);
   // Throws std::invalid_argument naming the first bad action; no state changes then.

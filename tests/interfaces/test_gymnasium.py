@@ -60,16 +60,16 @@ def test_single_agent_episode_types_and_copies() -> None:
 def test_single_agent_matches_native_and_final_observation() -> None:
     steps = 5
     env = MettaGridGymEnv("navigation", max_steps=steps)
-    native = MettaGridEnv(make_config("navigation", max_steps=steps), num_envs=1)
+    native = MettaGridEnv(make_config("navigation", max_steps=steps), num_envs=1, final_observations=True)
     obs, _ = env.reset(seed=4)
     native.reset(4)
     for t in range(steps):
         assert np.array_equal(obs, native.observations[0])
-        before = native.observations[0].copy()
         obs, reward, _, truncated, _ = env.step(t % 7)
         native.step(np.array([t % 7], dtype=np.int32))
         assert reward == float(native.rewards[0]) and truncated == (t == steps - 1)
-    assert np.array_equal(obs, before)  # the ended episode's last observation, not the next episode's first
+    assert np.array_equal(obs, native.final_observations[0])  # the ended episode's last observation
+    assert obs[0].tolist() == [0xFE, 8, 255]  # episode completion 100%: not the next episode's first
 
 
 def test_seeded_resets_determine_the_episode() -> None:
@@ -144,14 +144,13 @@ def test_vector_matches_native_with_same_step_autoreset() -> None:
     steps, games = 4, 3
     cfg = make_config("teams", max_steps=steps)
     envs = MettaGridVectorEnv(cfg, num_envs=games)
-    native = MettaGridEnv(cfg, num_envs=games)
+    native = MettaGridEnv(cfg, num_envs=games, final_observations=True)
     obs, _ = envs.reset(seed=5)
     native.reset(5)
     rng = np.random.default_rng(0)
     returns = np.zeros(envs.num_envs)
     for t in range(2 * steps):
         assert np.array_equal(obs, native.observations)
-        before = native.observations.copy()
         actions = rng.integers(0, envs.single_action_space.n, envs.num_envs)
         obs, rewards, terms, truncs, infos = envs.step(actions)
         native.step(actions.astype(np.int32))
@@ -162,7 +161,8 @@ def test_vector_matches_native_with_same_step_autoreset() -> None:
         returns += rewards
         if t % steps == steps - 1:
             assert truncs.all() and infos["_final_obs"].all() and infos["_final_info"].all()
-            assert all(np.array_equal(infos["final_obs"][i], before[i]) for i in range(envs.num_envs))
+            assert all(np.array_equal(infos["final_obs"][i], native.final_observations[i]) for i in range(envs.num_envs))
+            assert all(infos["final_obs"][i][0].tolist() == [0xFE, 8, 255] for i in range(envs.num_envs))
             final = infos["final_info"]
             assert final["_episode_return"].all() and (final["episode_length"] == steps).all()
             assert final["episode_return"] == pytest.approx(
@@ -177,18 +177,18 @@ def test_vector_desynced_games_end_separately() -> None:
     cfg = make_config("navigation", max_steps=6)
     cfg.desync_episodes = True
     envs = MettaGridVectorEnv(cfg, num_envs=8)
-    native = MettaGridEnv(cfg, num_envs=8)
+    native = MettaGridEnv(cfg, num_envs=8, final_observations=True)
     envs.reset(seed=1)
     native.reset(1)
     first_end = np.zeros(8, dtype=int)
     for t in range(1, 13):
-        before = native.observations.copy()
         _, _, _, truncs, infos = envs.step(np.zeros(8, dtype=np.int64))
         native.step(np.zeros(8, dtype=np.int32))
         if infos:
             mask = infos["_final_obs"]
             assert np.array_equal(mask, truncs)
-            assert all(np.array_equal(infos["final_obs"][i], before[i]) for i in np.flatnonzero(mask))
+            assert all(np.array_equal(infos["final_obs"][i], native.final_observations[i]) for i in np.flatnonzero(mask))
+            assert all(infos["final_obs"][i][0].tolist() == [0xFE, 8, 255] for i in np.flatnonzero(mask))
             assert all(infos["final_obs"][i] is None for i in np.flatnonzero(~mask))
         first_end[(first_end == 0) & truncs] = t
     assert first_end.min() >= 1 and len(set(first_end.tolist())) > 1  # random first lengths: not all in step

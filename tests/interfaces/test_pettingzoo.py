@@ -75,14 +75,13 @@ def test_matches_the_native_env_and_presents_the_ended_step() -> None:
     """Every step equals the native env; the ending step's observations are the ended episode's last ones."""
     steps = 6
     env = mettagrid.parallel_env("teams", max_steps=steps)
-    native = MettaGridEnv(make_config("teams", max_steps=steps), num_envs=1)
+    native = MettaGridEnv(make_config("teams", max_steps=steps), num_envs=1, final_observations=True)
     obs, _ = env.reset(seed=11)
     native_obs, _ = native.reset(11)
     rng = np.random.default_rng(0)
     n = len(env.action_names())
     for t in range(steps):
         assert all(np.array_equal(obs[a], native_obs[i]) for i, a in enumerate(env.possible_agents))
-        before = native.observations.copy()
         actions = rng.integers(0, n, 8).astype(np.int32)
         obs, rew, term, trunc, infos = env.step(dict(zip(env.agents, actions.tolist())))
         native_obs, native_rew, native_term, native_trunc, native_infos = native.step(actions)
@@ -90,7 +89,8 @@ def test_matches_the_native_env_and_presents_the_ended_step() -> None:
         assert [trunc[a] for a in env.possible_agents] == native_trunc.tolist() == [t == steps - 1] * 8
         assert not any(term.values())
         if t == steps - 1:  # the core already holds the next episode; the adapter shows the ended one
-            assert all(np.array_equal(obs[a], before[i]) for i, a in enumerate(env.possible_agents))
+            assert all(np.array_equal(obs[a], native.final_observations[i]) for i, a in enumerate(env.possible_agents))
+            assert all(obs[a][0].tolist() == [0xFE, 8, 255] for a in env.possible_agents)  # completion 100%
             assert env.agents == [] and len(native_infos) == 1
     record = native.episode_record(0)
     assert [infos[a]["episode_return"] for a in env.possible_agents] == pytest.approx(record["returns"].tolist())

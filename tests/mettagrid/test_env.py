@@ -193,3 +193,46 @@ def test_render_ansi_shows_the_map() -> None:
     assert rows[0] == "#" * 11
     assert sum(r.count("^") for r in rows) == 1  # one agent facing up
     assert sum(r.count("_") for r in rows) == 3  # three altars
+
+
+def test_final_observations_hold_the_ended_episodes_last_observation() -> None:
+    steps = 7
+    short = MettaGridEnv(mettagrid.arena_combat(max_steps=steps), num_envs=2, final_observations=True)
+    long = MettaGridEnv(mettagrid.arena_combat(max_steps=2 * steps), num_envs=2)
+    short.reset(seed=3)
+    long.reset(seed=3)
+    acts = np.random.default_rng(2).integers(0, short.single_action_space.n, size=(steps, short.num_agents),
+                                             dtype=np.int32)
+    for a in acts:
+        short.step(a)
+        long.step(a)
+    final, same_state = short.final_observations.copy(), long.observations.copy()
+    # The same state, seen with another time limit: only the episode-completion token differs.
+    assert (final[:, 0] == [0xFE, 8, 255]).all()
+    assert (same_state[:, 0] == [0xFE, 8, round(255 * steps / (2 * steps))]).all()
+    assert np.array_equal(final[:, 1:], same_state[:, 1:])
+    assert not np.array_equal(final, short.observations)  # those are the next episode's first
+
+
+def test_final_observations_do_not_change_results() -> None:
+    cfg = _short_arena()
+    with_final = _rollout_digest(MettaGridEnv(cfg, num_envs=2, final_observations=True), seed=5, steps=130)
+    assert with_final == _rollout_digest(MettaGridEnv(cfg, num_envs=2), seed=5, steps=130)
+
+
+def test_group_returns_use_the_ended_episodes_groups() -> None:
+    env = MettaGridEnv(mettagrid.teams(agents_per_team=3, max_steps=40), num_envs=1)
+    checked = 0
+    for seed in range(6):
+        env.reset(seed=seed)
+        acts = np.random.default_rng(seed).integers(0, env.single_action_space.n, size=(40, 6), dtype=np.int32)
+        for t, a in enumerate(acts):
+            if t == 39:
+                groups = env.grid_objects()["agent_group"].copy()  # membership in the episode about to end
+            *_, infos = env.step(a)
+        rec = env.episode_record()
+        assert np.array_equal(rec["groups"], groups)
+        for gi, name in enumerate(["red", "blue"]):
+            assert infos[0][f"group/{name}/episode_return"] == pytest.approx(float(rec["returns"][groups == gi].mean()))
+        checked += not np.array_equal(groups, env.grid_objects()["agent_group"])
+    assert checked > 0  # membership changed between episodes in some of these seeds
