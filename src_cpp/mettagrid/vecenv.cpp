@@ -57,12 +57,12 @@ void VecEnv::validate_actions(const int32_t* actions) const {
 
 void VecEnv::reset(uint64_t seed) {
   seed_ = seed;
-  run_parallel(&VecEnv::reset_range, seed);
+  run_parallel(&VecEnv::reset_range);
 }
 
 void VecEnv::step(const int32_t* actions) {
   actions_ = actions;
-  run_parallel(&VecEnv::step_range, 0);
+  run_parallel(&VecEnv::step_range);
 }
 
 void VecEnv::step_range(VecEnv* self, int begin, int end) {
@@ -74,7 +74,7 @@ void VecEnv::reset_range(VecEnv* self, int begin, int end) {
   for (int i = begin; i < end; ++i) self->games_[i]->reset(derive_seed(self->seed_, static_cast<uint64_t>(i)));
 }
 
-void VecEnv::run_parallel(void (*fn)(VecEnv*, int, int), uint64_t) {
+void VecEnv::run_parallel(void (*fn)(VecEnv*, int, int)) {
   const int n = num_envs();
   if (num_threads_ == 1) {
     fn(this, 0, n);

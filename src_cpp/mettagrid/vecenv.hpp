@@ -37,7 +37,7 @@ class VecEnv {
   size_t obs_size() const;  // bytes per agent
 
  private:
-  void run_parallel(void (*fn)(VecEnv*, int, int), uint64_t arg);
+  void run_parallel(void (*fn)(VecEnv*, int, int));
   void worker(int index);
   static void step_range(VecEnv* self, int begin, int end);
   static void reset_range(VecEnv* self, int begin, int end);
