@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from dataclasses import dataclass
 
@@ -70,6 +71,8 @@ def wrap_distributed(policy: nn.Module, info: DistInfo) -> nn.Module:
 
 
 def cleanup_distributed() -> None:
-    """Leaves the process group, if one was joined."""
+    """Leaves the process group, if one was joined, once every rank has arrived and the DDP wrappers are gone."""
     if dist.is_available() and dist.is_initialized():
+        gc.collect()  # a DDP reducer left for interpreter shutdown would tear the group down too late
+        dist.barrier()
         dist.destroy_process_group()

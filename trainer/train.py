@@ -134,6 +134,7 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
     final = checkpoint_dir / f"{cfg.run}:v{epoch}.safetensors"
     logger.message(f"[bold]{cfg.run}[/]: done at epoch {epoch}, {agent_step:,} steps; policy {policy_uri(final)}")
     logger.close()
+    del experience, policy_ddp  # release the DDP wrapper before its process group goes
     cleanup_distributed()
     return {"epoch": epoch, "agent_step": agent_step, "policy_uri": policy_uri(final), "last": record}
 

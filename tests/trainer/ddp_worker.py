@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from pathlib import Path
@@ -41,4 +42,6 @@ if dist.get_rank() == 0:
     out.write_text(json.dumps({"world_size": dist.get_world_size(), "seeds": all_seeds, "epoch": result["epoch"],
                                "identical": all(torch.equal(g, gathered[0]) for g in gathered),
                                "changed": float(flat.abs().sum())}))
+gc.collect()
+dist.barrier()
 dist.destroy_process_group()
