@@ -18,20 +18,31 @@ constexpr uint64_t kMapStream = 0x6d6170;  // "map"
 uint8_t clamp_u8(long v) { return static_cast<uint8_t>(std::min<long>(255, std::max<long>(0, v))); }
 
 // Emits an inventory token per nonzero item, reading 8 items per load. Inventories are mostly empty,
-// so whole words are usually skipped. Reads up to 7 bytes past the inventory (buffers keep slack).
+// so whole words are usually skipped. `tail` masks the items of the last word (see inventory_tail_mask);
+// reads up to 7 bytes past the inventory (buffers keep slack).
 template <typename Emit>
-inline void emit_inventory(const uint8_t* inv, int num_items, uint8_t loc, Emit& emit) {
-  for (int base = 0; base < num_items; base += 8) {
-    uint64_t word;
-    std::memcpy(&word, inv + base, 8);
-    const int rest = num_items - base;
-    if (rest < 8) word &= (uint64_t{1} << (8 * rest)) - 1;
+inline void emit_inventory(const uint8_t* inv, int num_items, uint64_t tail, uint8_t loc, Emit& emit) {
+  auto scan = [loc, &emit](uint64_t word, int base) {
     while (word != 0) {
       const int byte = __builtin_ctzll(word) >> 3;
       emit(loc, static_cast<uint8_t>(kFirstInventoryFeature + base + byte), static_cast<uint8_t>(word >> (8 * byte)));
       word &= ~(uint64_t{0xFF} << (8 * byte));
     }
+  };
+  int base = 0;
+  uint64_t word;
+  for (; base + 8 < num_items; base += 8) {
+    std::memcpy(&word, inv + base, 8);
+    scan(word, base);
   }
+  std::memcpy(&word, inv + base, 8);
+  scan(word & tail, base);
+}
+
+// The mask of the items held in an inventory's last 8-byte word.
+uint64_t inventory_tail_mask(int num_items) {
+  const int last = num_items == 0 ? 0 : num_items - (num_items - 1) / 8 * 8;
+  return last == 8 ? ~uint64_t{0} : (uint64_t{1} << (8 * last)) - 1;
 }
 
 }  // namespace
@@ -572,6 +583,31 @@ void Game::write_observations(uint8_t* dest) {
   }
 }
 
+template <int W>
+void Game::occupancy_mask(int agent, uint64_t* mask) const {
+  // Bit k of the mask: window cell offsets[k] is occupied. Each window row's occupancy bytes are packed
+  // into bits by a multiply (two 8-byte loads), then mapped to observation order 4 columns at a time.
+  const auto& s = spec_->s;
+  const int oh = s.obs_height, npr = spec_->nibbles_per_row;
+  const uint8_t* occ = occupied_.data() +
+                       static_cast<size_t>(ag_r_[agent] + kPad - oh / 2) * stride_ + (ag_c_[agent] + kPad - s.obs_width / 2);
+  const uint64_t* __restrict table = spec_->window_nibbles.data();
+  uint64_t m[W] = {};
+  for (int wr = 0; wr < oh; ++wr, occ += stride_) {
+    uint64_t lo, hi;
+    std::memcpy(&lo, occ, 8);
+    std::memcpy(&hi, occ + 8, 8);
+    constexpr uint64_t kPack = 0x0102040810204080ull;  // bytes of 0/1 -> bits, byte i to bit i
+    uint32_t bits = static_cast<uint32_t>(((lo * kPack) >> 56) | (((hi * kPack) >> 56) << 8));
+    const uint64_t* row = table + static_cast<size_t>(wr) * npr * 16 * W;
+    for (int n = 0; n < npr; ++n, bits >>= 4, row += 16 * W) {
+      const uint64_t* e = row + (bits & 15) * W;
+      for (int i = 0; i < W; ++i) m[i] |= e[i];
+    }
+  }
+  for (int i = 0; i < W; ++i) mask[i] = m[i];
+}
+
 void Game::write_tokens(int agent, uint8_t* out) {
   // Everything the loop reads is copied into locals first: stores through a uint8_t pointer may alias
   // anything, so members would otherwise be reloaded after every byte written.
@@ -598,32 +634,15 @@ void Game::write_tokens(int agent, uint8_t* out) {
   if (s.global_last_action) emit(kGlobal, kFeatLastAction, clamp_u8(ag_last_action_[agent]));
   if (s.global_last_reward) emit(kGlobal, kFeatLastReward, clamp_u8(std::lround(ag_last_reward_[agent] * 100.f)));
 
+  // Pass 1: which window cells are occupied, in observation order.
+  uint64_t mask[4] = {0, 0, 0, 0};
+  if (spec_->mask_words == 2) occupancy_mask<2>(agent, mask); else occupancy_mask<4>(agent, mask);
+
   const Cell* __restrict grid = grid_.data();
   const int32_t center = ag_r_[agent] * width_ + ag_c_[agent];  // only occupied (in-map) cells are read
   const int32_t* __restrict deltas = window_offsets_.data();
-  // Pass 1: which window cells are occupied, as one bitmask per window row (two 8-byte loads of the
-  // byte occupancy grid, each packed into 8 bits by a multiply), then re-indexed by observation order.
-  uint64_t mask[4] = {0, 0, 0, 0};  // bit k: window cell offsets[k] is occupied (up to 15 x 15 = 225)
-  {
-    const int oh = s.obs_height, ow = s.obs_width;
-    const uint8_t* occ = occupied_.data() +
-                         static_cast<size_t>(ag_r_[agent] + kPad - oh / 2) * stride_ + (ag_c_[agent] + kPad - ow / 2);
-    const uint8_t* __restrict rank = spec_->window_rank.data();
-    const uint32_t row_mask = (1u << ow) - 1;
-    for (int wr = 0; wr < oh; ++wr, occ += stride_) {
-      uint64_t lo, hi;
-      std::memcpy(&lo, occ, 8);
-      std::memcpy(&hi, occ + 8, 8);
-      constexpr uint64_t kPack = 0x0102040810204080ull;  // bytes of 0/1 -> bits, byte i to bit i
-      uint32_t bits = static_cast<uint32_t>(((lo * kPack) >> 56) | (((hi * kPack) >> 56) << 8)) & row_mask;
-      for (; bits != 0; bits &= bits - 1) {
-        const unsigned k = rank[wr * ow + __builtin_ctz(bits)];
-        mask[k >> 6] |= uint64_t{1} << (k & 63);
-      }
-    }
-  }
-
   const int num_items = num_items_;
+  const uint64_t tail = inventory_tail_mask(num_items);
   const uint8_t* __restrict ag_inv = ag_inv_.data();
   const uint8_t* __restrict ag_group = ag_group_.data();
   const int32_t* __restrict ag_frozen = ag_frozen_.data();
@@ -651,7 +670,7 @@ void Game::write_tokens(int agent, uint8_t* out) {
         emit(loc, kFeatOrientation, ag_orient[b]);
         emit(loc, kFeatColor, ag_color[b]);
         if (ag_glyph[b] != 0) emit(loc, kFeatGlyph, ag_glyph[b]);
-        emit_inventory(ag_inv + static_cast<size_t>(b) * num_items, num_items, loc, emit);
+        emit_inventory(ag_inv + static_cast<size_t>(b) * num_items, num_items, tail, loc, emit);
       }
       if (cell.obj >= 0) {
         const int o = cell.obj;
@@ -660,7 +679,7 @@ void Game::write_tokens(int agent, uint8_t* out) {
         if (t.is_converter) {
           emit(loc, kFeatColor, t.color);
           if (obj_state[o] != kIdle) emit(loc, kFeatConverting, 1);
-          emit_inventory(obj_inv + static_cast<size_t>(o) * num_items, num_items, loc, emit);
+          emit_inventory(obj_inv + static_cast<size_t>(o) * num_items, num_items, tail, loc, emit);
         }
         if (t.swappable) emit(loc, kFeatSwappable, 1);
       }

@@ -82,6 +82,8 @@ class Game {
   void load_map(const MapGrid& map);
   void write_observations(uint8_t* dest);
   void write_tokens(int agent, uint8_t* out);
+  template <int W>
+  void occupancy_mask(int agent, uint64_t* mask) const;
   void write_grid(int agent, uint8_t* out);
 
   bool act(int agent, int action);  // returns success

@@ -150,6 +150,22 @@ CompiledSpec::CompiledSpec(GameSpec spec) : s(std::move(spec)) {
   for (size_t k = 0; k < offsets.size(); ++k) {
     window_rank[(offsets[k].location >> 4) * s.obs_width + (offsets[k].location & 0xF)] = static_cast<uint8_t>(k);
   }
+  mask_words = offsets.size() > 128 ? 4 : 2;
+  nibbles_per_row = (s.obs_width + 3) / 4;
+  window_nibbles.assign(static_cast<size_t>(s.obs_height) * nibbles_per_row * 16 * mask_words, 0);
+  for (int wr = 0; wr < s.obs_height; ++wr) {
+    for (int n = 0; n < nibbles_per_row; ++n) {
+      for (int v = 0; v < 16; ++v) {
+        uint64_t* m = &window_nibbles[((static_cast<size_t>(wr) * nibbles_per_row + n) * 16 + v) * mask_words];
+        for (int b = 0; b < 4; ++b) {
+          const int col = 4 * n + b;
+          if (((v >> b) & 1) == 0 || col >= s.obs_width) continue;
+          const int k = window_rank[wr * s.obs_width + col];
+          m[k >> 6] |= uint64_t{1} << (k & 63);
+        }
+      }
+    }
+  }
 
   agent_stats = agent_stat_names(s.items, action_names);
   st_action_success = 0;
