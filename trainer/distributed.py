@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
+import sys
+import threading
 from dataclasses import dataclass
+from types import FrameType, TracebackType
 
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-__all__ = ["DistInfo", "cleanup_distributed", "resolve_device", "setup_distributed", "wrap_distributed"]
+__all__ = [
+    "DistInfo",
+    "StopOnInterrupt",
+    "any_rank",
+    "cleanup_distributed",
+    "resolve_device",
+    "setup_distributed",
+    "wrap_distributed",
+]
 
 
 @dataclass
@@ -76,3 +88,38 @@ def cleanup_distributed() -> None:
         gc.collect()  # a DDP reducer left for interpreter shutdown would tear the group down too late
         dist.barrier()
         dist.destroy_process_group()
+
+
+class StopOnInterrupt:
+    """While active, a first Ctrl-C (SIGINT) only sets `requested`; a second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: object = None
+        self._installed = False
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        sys.stderr.write("\ninterrupt: stopping after this epoch and saving a checkpoint (Ctrl-C again to abort)\n")
+
+    def __enter__(self) -> StopOnInterrupt:
+        if threading.current_thread() is threading.main_thread():  # handlers can only be set there
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous)  # type: ignore[arg-type]
+            self._installed = False
+
+
+def any_rank(flag: bool, info: DistInfo) -> bool:
+    """Whether `flag` is set on any rank (every rank gets the same answer, so all stop together)."""
+    if not info.distributed:
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=info.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)

@@ -3,7 +3,8 @@
 A recipe (trainer/recipes.py, `module:function`, or a YAML file) gives a TrainerConfig; dotted overrides
 change any field (`trainer.total_timesteps=1e6 ppo.clip_coef=0.2 device=cpu`). Output goes to
 train_dir/<run>/: config.yaml, metrics.jsonl, checkpoints/<run>:v<epoch>.safetensors and trainer_state.pt.
-Running the same run= again resumes from its last checkpoint. Under torchrun every rank steps its own games
+Running the same run= again resumes from its last checkpoint; Ctrl-C stops after the current epoch and saves
+one (a second Ctrl-C aborts). Under torchrun every rank steps its own games
 and DistributedDataParallel averages the gradients; rank 0 alone writes.
 """
 
@@ -27,7 +28,7 @@ from trainer.checkpoint import (
     save_checkpoint,
 )
 from trainer.config import ConfigError, TrainerConfig, apply_overrides, config_help, load_trainer_config
-from trainer.distributed import cleanup_distributed, setup_distributed, wrap_distributed
+from trainer.distributed import StopOnInterrupt, any_rank, cleanup_distributed, setup_distributed, wrap_distributed
 from trainer.env import make_environment
 from trainer.evaluate import eval_policy
 from trainer.experience import make_experience_manager, rollout
@@ -100,43 +101,47 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
     # ---- the loop: rollout -> advantages -> update -> log / checkpoint / evaluate
     last_saved = epoch if state_path.exists() else -1
     record: dict[str, Any] = {}
-    while agent_step < cfg.total_timesteps:
-        if cfg.optimizer.anneal_lr:
-            for group in optimizer.param_groups:
-                group["lr"] = cfg.optimizer.learning_rate * max(0.0, 1.0 - agent_step / cfg.total_timesteps)
+    stop = StopOnInterrupt()  # Ctrl-C: finish the epoch, then save and leave the loop
+    with stop:
+        while agent_step < cfg.total_timesteps and not any_rank(stop.requested, dist_info):
+            if cfg.optimizer.anneal_lr:
+                for group in optimizer.param_groups:
+                    group["lr"] = cfg.optimizer.learning_rate * max(0.0, 1.0 - agent_step / cfg.total_timesteps)
 
-        rollout_stats = rollout(experience, policy_ddp)
-        compute_advantages(experience, ppo_config=cfg.ppo)
-        train_stats = train_ppo(policy_ddp, optimizer, experience, cfg.ppo, progress=agent_step / cfg.total_timesteps)
+            rollout_stats = rollout(experience, policy_ddp)
+            compute_advantages(experience, ppo_config=cfg.ppo)
+            train_stats = train_ppo(policy_ddp, optimizer, experience, cfg.ppo, progress=agent_step / cfg.total_timesteps)
 
-        epoch += 1
-        agent_step += rollout_stats["steps"] * world
-        if epoch % cfg.log_interval == 0:
-            seconds = rollout_stats["rollout_time"] + train_stats["train_time"]
-            record = {"epoch": epoch, "agent_step": agent_step, "sps": rollout_stats["steps"] * world / seconds,
-                      "rollout_sps": rollout_stats["steps"] * world / rollout_stats["rollout_time"],
-                      "lr": optimizer.param_groups[0]["lr"], **train_stats,
-                      **{k: v for k, v in rollout_stats.items() if k != "steps"}}
-            logger.log(record)
-        if dist_info.is_master and epoch % cfg.checkpoint.checkpoint_interval == 0:
-            save_checkpoint(policy, checkpoint_dir, epoch, agent_step, cfg.run, optimizer,
-                            keep_last=cfg.checkpoint.keep_last)
-            last_saved = epoch
-        if eval_env is not None and epoch % cfg.simulation.evaluate_interval == 0:
-            result = eval_policy(policy, eval_env, cfg.simulation.num_episodes, device)
-            logger.log({"epoch": epoch, "agent_step": agent_step, "eval/mean_return": result["mean_return"],
-                        "eval/std_return": result["std_return"], "eval/mean_length": result["mean_length"]})
+            epoch += 1
+            agent_step += rollout_stats["steps"] * world
+            if epoch % cfg.log_interval == 0:
+                seconds = rollout_stats["rollout_time"] + train_stats["train_time"]
+                record = {"epoch": epoch, "agent_step": agent_step, "sps": rollout_stats["steps"] * world / seconds,
+                          "rollout_sps": rollout_stats["steps"] * world / rollout_stats["rollout_time"],
+                          "lr": optimizer.param_groups[0]["lr"], **train_stats,
+                          **{k: v for k, v in rollout_stats.items() if k != "steps"}}
+                logger.log(record)
+            if dist_info.is_master and epoch % cfg.checkpoint.checkpoint_interval == 0:
+                save_checkpoint(policy, checkpoint_dir, epoch, agent_step, cfg.run, optimizer,
+                                keep_last=cfg.checkpoint.keep_last)
+                last_saved = epoch
+            if eval_env is not None and epoch % cfg.simulation.evaluate_interval == 0:
+                result = eval_policy(policy, eval_env, cfg.simulation.num_episodes, device)
+                logger.log({"epoch": epoch, "agent_step": agent_step, "eval/mean_return": result["mean_return"],
+                            "eval/std_return": result["std_return"], "eval/mean_length": result["mean_length"]})
 
     # ---- the final checkpoint
     if dist_info.is_master and last_saved != epoch:
         save_checkpoint(policy, checkpoint_dir, epoch, agent_step, cfg.run, optimizer,
                         keep_last=cfg.checkpoint.keep_last)
     final = checkpoint_dir / f"{cfg.run}:v{epoch}.safetensors"
-    logger.message(f"[bold]{cfg.run}[/]: done at epoch {epoch}, {agent_step:,} steps; policy {policy_uri(final)}")
+    done = "done" if agent_step >= cfg.total_timesteps else "stopped (run the same command again to resume)"
+    logger.message(f"[bold]{cfg.run}[/]: {done} at epoch {epoch}, {agent_step:,} steps; policy {policy_uri(final)}")
     logger.close()
     del experience, policy_ddp  # release the DDP wrapper before its process group goes
     cleanup_distributed()
-    return {"epoch": epoch, "agent_step": agent_step, "policy_uri": policy_uri(final), "last": record}
+    return {"epoch": epoch, "agent_step": agent_step, "policy_uri": policy_uri(final), "last": record,
+            "interrupted": stop.requested}
 
 
 # ------------------------------------------------------------------ command line

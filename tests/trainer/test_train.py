@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -128,3 +130,36 @@ def test_command_line(tmp_path: Path) -> None:
     bad = subprocess.run(cmd[:4] + ["run=x", "ppo.clip_coeff=0.2"], cwd=ROOT, env=env, capture_output=True, text=True,
                          timeout=120)
     assert bad.returncode == 2 and "ppo.clip_coeff" in bad.stderr
+
+
+def test_ctrl_c_stops_after_the_epoch_saves_and_resumes(tmp_path: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "trainer.train", "navigation", "run=stop", f"train_dir={tmp_path}",
+           "env.num_envs=4", "agent.policy=fast", "agent.hidden_dim=16", "experience.bptt_horizon=16",
+           "experience.batch_size=64", "experience.minibatch_size=64", "device=cpu", "progress=false",
+           "checkpoint.checkpoint_interval=100000"]
+    metrics = tmp_path / "stop" / "metrics.jsonl"
+    proc = subprocess.Popen(cmd + ["trainer.total_timesteps=1e9"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 3):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err[-3000:]
+    assert "interrupt: stopping after this epoch" in err
+    state = load_trainer_state(tmp_path / "stop" / "checkpoints" / "trainer_state.pt")
+    epoch = state["epoch"]
+    assert epoch >= 3 and state["agent_step"] == 64 * epoch
+    assert f"stop: stopped (run the same command again to resume) at epoch {epoch}" in out
+    assert (tmp_path / "stop" / "checkpoints" / f"stop:v{epoch}.safetensors").exists()
+
+    again = subprocess.run(cmd + [f"trainer.total_timesteps={64 * (epoch + 1)}"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"resuming at epoch {epoch}, {64 * epoch:,} steps" in again.stdout
+    assert f"stop: done at epoch {epoch + 1}" in again.stdout
