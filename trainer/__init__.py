@@ -32,7 +32,7 @@ from trainer.config import (
     apply_overrides,
 )
 from trainer.env import make_environment
-from trainer.evaluate import eval_policy, eval_random
+from trainer.evaluate import eval_policy, eval_random, policy_actor, save_replay
 from trainer.experience import Experience, make_experience_manager, rollout
 from trainer.optim import make_optimizer
 from trainer.policies import Policy, make_agent
@@ -65,9 +65,11 @@ __all__ = [
     "make_experience_manager",
     "make_optimizer",
     "parse_uri",
+    "policy_actor",
     "policy_uri",
     "resolve_uri",
     "rollout",
     "save_checkpoint",
+    "save_replay",
     "train_ppo",
 ]

@@ -138,6 +138,8 @@ class SimulationConfig(_Config):
     num_episodes: int = Field(32, ge=1, description="Episodes per evaluation.")
     num_envs: int = Field(16, ge=1, description="Games stepped together during evaluation.")
     env: EnvConfig | None = Field(None, description="Evaluation env (None: the training env's game).")
+    replay_interval: int = Field(0, ge=0, description="Epochs between GIF replays of one evaluation-env episode (0: never; needs Pillow, the gif extra).")
+    replay_dir: str | None = Field(None, description="Where replays go as <run>:v<epoch>.gif (None: train_dir/<run>/replays).")
 
 
 class TrainerConfig(_Config):

@@ -1,8 +1,11 @@
-"""Evaluation: run a policy (or uniformly random actions) for a number of episodes and report their returns and stats."""
+"""Evaluation: run a policy (or uniformly random actions) for a number of episodes and report their returns and stats;
+write an episode of a policy as an animated GIF replay (`python -m trainer.sim <policy_uri>` does both from the
+command line)."""
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -10,11 +13,12 @@ from torch import nn
 
 from mettagrid import MettaGridEnv
 from mettagrid.config import GameConfig
+from mettagrid.replay import episode_frames, require_gif_support, save_gif
 from trainer.config import EnvConfig
 from trainer.env import make_environment
 from trainer.experience import summarize_episodes, unwrap
 
-__all__ = ["eval_policy", "eval_random"]
+__all__ = ["eval_policy", "eval_random", "policy_actor", "save_replay"]
 
 
 def _as_env(env: MettaGridEnv | EnvConfig | GameConfig | str, num_episodes: int, num_envs: int | None,
@@ -27,6 +31,19 @@ def _as_env(env: MettaGridEnv | EnvConfig | GameConfig | str, num_episodes: int,
     if isinstance(env, (GameConfig, str)):
         return MettaGridEnv(env, num_envs=n, seed=seed)
     raise TypeError(f"env must be a MettaGridEnv, EnvConfig, GameConfig or preset name, got {type(env).__name__}")
+
+
+def _check_compatible(policy: nn.Module, env: MettaGridEnv) -> None:
+    """Raises ValueError when the policy was built for other observations or actions than the env's."""
+    spec = getattr(unwrap(policy), "spec", None)
+    if spec is None:
+        return
+    obs_shape = tuple(env.single_observation_space.shape)
+    if tuple(spec.obs_shape) != obs_shape:
+        raise ValueError(f"the policy expects observations of shape {tuple(spec.obs_shape)}, the env gives {obs_shape}")
+    names = env.action_names()
+    if spec.num_actions != len(names) or (spec.action_names is not None and list(spec.action_names) != list(names)):
+        raise ValueError(f"the policy's actions {spec.action_names or spec.num_actions} differ from the env's {names}")
 
 
 def _report(infos: list[dict[str, Any]], num_episodes: int) -> dict[str, Any]:
@@ -43,7 +60,47 @@ def _report(infos: list[dict[str, Any]], num_episodes: int) -> dict[str, Any]:
     }
 
 
-@torch.no_grad()
+class _Actor:
+    """Observations -> actions of a policy, carrying its recurrent state between calls."""
+
+    def __init__(self, policy: nn.Module, num_agents: int, device: torch.device | str | None, deterministic: bool,
+                 seed: int | None) -> None:
+        self.policy = unwrap(policy)
+        self.device = torch.device(device) if device is not None else next(self.policy.parameters()).device
+        self.deterministic = deterministic
+        self.state = self.policy.initial_state(num_agents, self.device)
+        self.dones = torch.ones(num_agents, 1, device=self.device)  # the first call starts every episode
+        self.generator = None
+        if seed is not None:
+            self.generator = torch.Generator(device=self.device)
+            self.generator.manual_seed(seed)
+
+    @torch.no_grad()
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        out = self.policy(torch.from_numpy(obs).to(self.device).unsqueeze(1), self.state, self.dones)
+        self.state = out.state
+        logits = out.logits[:, 0]
+        if self.deterministic:
+            actions = logits.argmax(-1)
+        elif self.generator is not None:
+            actions = torch.multinomial(torch.softmax(logits.float(), -1), 1, generator=self.generator)[:, 0]
+        else:
+            actions = torch.distributions.Categorical(logits=logits).sample()
+        self.dones = torch.zeros_like(self.dones)
+        return actions.to(torch.int32).cpu().numpy()
+
+    def episode_ended(self, dones: np.ndarray) -> None:
+        """Marks the agents whose episode ended, so the next call starts them from a fresh recurrent state."""
+        self.dones = torch.from_numpy(dones).to(device=self.device, dtype=torch.float32).unsqueeze(1)
+
+
+def policy_actor(policy: nn.Module, num_agents: int, device: torch.device | str | None = None,
+                 deterministic: bool = False, seed: int | None = 0) -> Callable[[np.ndarray], np.ndarray]:
+    """A stateful `observations -> int32 actions` function of a policy (its recurrent state carried from call to
+    call; sampling seeded by `seed`, argmax if `deterministic`), e.g. for `mettagrid.replay.episode_frames`."""
+    return _Actor(policy, num_agents, device, deterministic, seed)
+
+
 def eval_policy(policy: nn.Module, env: MettaGridEnv | EnvConfig | GameConfig | str, num_episodes: int = 10,
                 device: torch.device | str | None = None, deterministic: bool = False, seed: int = 12345,
                 num_envs: int | None = None) -> dict[str, Any]:
@@ -54,22 +111,31 @@ def eval_policy(policy: nn.Module, env: MettaGridEnv | EnvConfig | GameConfig | 
     """
     if num_episodes < 1:
         raise ValueError(f"num_episodes = {num_episodes}, expected >= 1")
-    policy = unwrap(policy)
-    device = torch.device(device) if device is not None else next(policy.parameters()).device
     env = _as_env(env, num_episodes, num_envs, seed)
+    _check_compatible(policy, env)
+    actor = _Actor(policy, env.num_agents, device, deterministic, seed=None)
     obs, _ = env.reset(seed)
-    state = policy.initial_state(env.num_agents, device)
-    dones = torch.ones(env.num_agents, 1, device=device)
     infos: list[dict[str, Any]] = []
     while len(infos) < num_episodes:
-        out = policy(torch.from_numpy(obs).to(device).unsqueeze(1), state, dones)
-        state = out.state
-        logits = out.logits[:, 0]
-        actions = logits.argmax(-1) if deterministic else torch.distributions.Categorical(logits=logits).sample()
-        obs, _, terminals, truncations, step_infos = env.step(actions.to(torch.int32).cpu().numpy())
-        dones = torch.from_numpy(terminals | truncations).to(device=device, dtype=torch.float32).unsqueeze(1)
+        obs, _, terminals, truncations, step_infos = env.step(actor(obs))
+        actor.episode_ended(terminals | truncations)
         infos.extend(step_infos)
     return _report(infos, num_episodes)
+
+
+def save_replay(policy: nn.Module, env: MettaGridEnv | EnvConfig | GameConfig | str, path: str | Path,
+                seed: int = 12345, deterministic: bool = False, device: torch.device | str | None = None,
+                max_frames: int | None = None, cell: int = 8, fps: float = 10.0) -> Path:
+    """Plays one episode of `policy` (in game 0 of `env`, or of a one-game env built from a config or preset name)
+    and writes it to `path` as an animated GIF (needs Pillow, the `gif` extra); returns the path."""
+    require_gif_support()
+    env = _as_env(env, 1, 1, seed)
+    _check_compatible(policy, env)
+    actor = policy_actor(policy, env.num_agents, device, deterministic, seed)
+    frames = episode_frames(env, actor, seed=seed, max_frames=max_frames, cell=cell)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return save_gif(frames, path, fps=fps)
 
 
 def eval_random(env: MettaGridEnv | EnvConfig | GameConfig | str, num_episodes: int = 10, seed: int = 12345,
@@ -83,3 +149,4 @@ def eval_random(env: MettaGridEnv | EnvConfig | GameConfig | str, num_episodes: 
         actions = rng.integers(0, env.single_action_space.n, env.num_agents, dtype=np.int32)
         infos.extend(env.step(actions)[4])
     return _report(infos, num_episodes)
+

@@ -2,7 +2,8 @@
 
 A recipe (trainer/recipes.py, `module:function`, or a YAML file) gives a TrainerConfig; dotted overrides
 change any field (`trainer.total_timesteps=1e6 ppo.clip_coef=0.2 device=cpu`). Output goes to
-train_dir/<run>/: config.yaml, metrics.jsonl, checkpoints/<run>:v<epoch>.safetensors and trainer_state.pt.
+train_dir/<run>/: config.yaml, metrics.jsonl, checkpoints/<run>:v<epoch>.safetensors and trainer_state.pt, and
+replays/<run>:v<epoch>.gif when simulation.replay_interval is set.
 Running the same run= again resumes from its last checkpoint; Ctrl-C stops after the current epoch and saves
 one (a second Ctrl-C aborts). Under torchrun every rank steps its own games
 and DistributedDataParallel averages the gradients; rank 0 alone writes.
@@ -13,11 +14,13 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from mettagrid.replay import require_gif_support
 from trainer.checkpoint import (
     TRAINER_STATE_FILE,
     load_checkpoint,
@@ -30,7 +33,7 @@ from trainer.checkpoint import (
 from trainer.config import ConfigError, TrainerConfig, apply_overrides, config_help, load_trainer_config
 from trainer.distributed import StopOnInterrupt, any_rank, cleanup_distributed, setup_distributed, wrap_distributed
 from trainer.env import make_environment
-from trainer.evaluate import eval_policy
+from trainer.evaluate import eval_policy, save_replay
 from trainer.experience import make_experience_manager, rollout
 from trainer.metrics import MetricsLogger
 from trainer.optim import make_optimizer
@@ -62,6 +65,8 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
     checkpoint_dir = cfg.run_dir / "checkpoints"
+    if dist_info.is_master and cfg.simulation.replay_interval:
+        require_gif_support()  # now, not at the first replay
 
     # ---- the components: env, policy, optimizer
     env = make_environment(cfg.env, seed=env_seed(cfg.seed, rank, 0))
@@ -93,6 +98,7 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
         where = f"resuming at epoch {epoch}, {agent_step:,} steps" if epoch else "starting"
         logger.message(f"[bold]{cfg.run}[/]: {where}; {world} x {env.num_envs} games x {env.agents_per_env} agents; "
                        f"policy {cfg.agent.policy} on {device}")
+    replay_dir = Path(cfg.simulation.replay_dir) if cfg.simulation.replay_dir else cfg.run_dir / "replays"
     eval_env = None
     if dist_info.is_master and cfg.simulation.evaluate_interval:
         eval_env = make_environment(cfg.simulation.env or cfg.env, seed=cfg.seed + 777,
@@ -129,6 +135,10 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
                 result = eval_policy(policy, eval_env, cfg.simulation.num_episodes, device)
                 logger.log({"epoch": epoch, "agent_step": agent_step, "eval/mean_return": result["mean_return"],
                             "eval/std_return": result["std_return"], "eval/mean_length": result["mean_length"]})
+            if dist_info.is_master and cfg.simulation.replay_interval and epoch % cfg.simulation.replay_interval == 0:
+                gif = save_replay(policy, cfg.simulation.env or cfg.env, replay_dir / f"{cfg.run}:v{epoch}.gif",
+                                  seed=cfg.seed + epoch)
+                logger.message(f"[bold]{cfg.run}[/]: replay of epoch {epoch} in {gif}")
 
     # ---- the final checkpoint
     if dist_info.is_master and last_saved != epoch:
