@@ -28,7 +28,7 @@ import numpy as np
 
 from mettagrid.config import GameConfig
 
-__all__ = ["Curriculum", "RandomCurriculum", "SingleTaskCurriculum", "Task"]
+__all__ = ["Curriculum", "LearningProgressCurriculum", "RandomCurriculum", "SingleTaskCurriculum", "Task"]
 
 
 class Task(NamedTuple):
@@ -107,6 +107,69 @@ class RandomCurriculum(Curriculum):
         if task_id in self.counts:
             self.counts[task_id] += 1
             self.returns[task_id] += float(episode_return)
+
+    def tasks(self) -> dict[str, GameConfig]:
+        return {t.name: t.config for t in self._tasks}
+
+
+class LearningProgressCurriculum(Curriculum):
+    """Draws more often the tasks whose episode return is changing: each task's learning progress is the gap
+    between a fast and a slow moving average of its returns (each return first scaled to [0, 1] by the lowest
+    and highest return that task has had), and a fraction `explore` of the draws stays uniform.
+
+    A task is drawn uniformly until every task has had `min_episodes` episodes; after that the chance of task i
+    is `explore / n + (1 - explore) * lp_i / sum(lp)` (uniform while no task shows progress).
+    """
+
+    def __init__(self, tasks: Mapping[str, Any], fast: float = 0.1, slow: float = 0.02, explore: float = 0.2,
+                 min_episodes: int = 3) -> None:
+        if not tasks:
+            raise ValueError("LearningProgressCurriculum: tasks is empty")
+        if not 0 < slow < fast <= 1:
+            raise ValueError(f"LearningProgressCurriculum: expected 0 < slow < fast <= 1, got slow={slow}, fast={fast}")
+        if not 0 <= explore <= 1:
+            raise ValueError(f"LearningProgressCurriculum: explore = {explore}, expected 0 <= explore <= 1")
+        if min_episodes < 1:
+            raise ValueError(f"LearningProgressCurriculum: min_episodes = {min_episodes}, expected >= 1")
+        self._tasks = [Task(str(name), _resolve(cfg)) for name, cfg in tasks.items()]
+        self._index = {t.name: i for i, t in enumerate(self._tasks)}
+        self.fast_rate, self.slow_rate, self.explore, self.min_episodes = fast, slow, explore, min_episodes
+        n = len(self._tasks)
+        self.counts = np.zeros(n, dtype=np.int64)
+        self.fast = np.zeros(n)
+        self.slow = np.zeros(n)
+        self._low = np.full(n, np.inf)
+        self._high = np.full(n, -np.inf)
+
+    def probabilities(self) -> dict[str, float]:
+        """Each task's chance of being drawn next."""
+        n = len(self._tasks)
+        p = np.full(n, 1.0 / n)
+        if self.counts.min() >= self.min_episodes:
+            lp = np.abs(self.fast - self.slow)
+            if lp.sum() > 0:
+                p = self.explore / n + (1.0 - self.explore) * lp / lp.sum()
+        return {t.name: float(p[i]) for i, t in enumerate(self._tasks)}
+
+    def sample(self, rng: np.random.Generator) -> Task:
+        p = np.array(list(self.probabilities().values()))
+        k = int(np.searchsorted(np.cumsum(p), rng.random() * p.sum(), side="right"))
+        return self._tasks[min(k, len(self._tasks) - 1)]
+
+    def update(self, task_id: str, episode_return: float) -> None:
+        i = self._index.get(task_id)
+        if i is None or not np.isfinite(episode_return):
+            return
+        r = float(episode_return)
+        self._low[i], self._high[i] = min(self._low[i], r), max(self._high[i], r)
+        span = self._high[i] - self._low[i]
+        x = (r - self._low[i]) / span if span > 0 else 0.0
+        if self.counts[i] == 0:
+            self.fast[i] = self.slow[i] = x
+        else:
+            self.fast[i] += self.fast_rate * (x - self.fast[i])
+            self.slow[i] += self.slow_rate * (x - self.slow[i])
+        self.counts[i] += 1
 
     def tasks(self) -> dict[str, GameConfig]:
         return {t.name: t.config for t in self._tasks}

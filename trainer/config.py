@@ -51,7 +51,8 @@ class EnvConfig(_Config):
     game: dict[str, Any] = Field(default_factory=dict, description="Overrides: preset function arguments (e.g. num_agents, size) or GameConfig fields (deep-merged).")
     num_envs: int = Field(64, ge=1, description="Games stepped together per rank.")
     num_threads: int = Field(1, ge=1, description="C++ threads stepping the games.")
-    curriculum: dict[str, CurriculumTaskConfig] | None = Field(None, description="Task name -> task: each episode of each game plays a task drawn by weight (mettagrid.curriculum.RandomCurriculum). Tasks must share num_agents, actions, items and the observation shape. None: every episode plays preset + game.")
+    curriculum: dict[str, CurriculumTaskConfig] | None = Field(None, description="Task name -> task: each episode of each game plays a task drawn by the curriculum_algorithm. Tasks must share num_agents, actions, items and the observation shape. None: every episode plays preset + game.")
+    curriculum_algorithm: Literal["random", "learning_progress"] = Field("random", description="How tasks are drawn: random (by weight, mettagrid.curriculum.RandomCurriculum) or learning_progress (more often where the return is changing, LearningProgressCurriculum; weights unused).")
 
     @model_validator(mode="after")
     def _curriculum_weights(self) -> "EnvConfig":

@@ -8,12 +8,12 @@ from typing import Any
 
 from mettagrid import MettaGridEnv
 from mettagrid.config import GameConfig, load_config
-from mettagrid.curriculum import RandomCurriculum
+from mettagrid.curriculum import Curriculum, LearningProgressCurriculum, RandomCurriculum
 from mettagrid.presets import PRESETS
 
 from trainer.config import ConfigError, EnvConfig
 
-__all__ = ["make_curriculum", "make_environment", "make_game_config"]
+__all__ = ["curriculum_metrics", "make_curriculum", "make_environment", "make_game_config"]
 
 
 def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -49,9 +49,10 @@ def make_game_config(config: EnvConfig) -> GameConfig:
         raise ConfigError(f"env.game overrides {sorted(overrides)} on preset {config.preset!r} are invalid: {e}") from None
 
 
-def make_curriculum(config: EnvConfig) -> RandomCurriculum | None:
+def make_curriculum(config: EnvConfig) -> Curriculum | None:
     """The curriculum of an EnvConfig (None without one): each task is its preset (default env.preset) with
-    env.game and then the task's own overrides applied, drawn with the task's weight."""
+    env.game and then the task's own overrides applied, drawn with the task's weight (random) or by learning
+    progress (learning_progress)."""
     if not config.curriculum:
         return None
     tasks: dict[str, GameConfig] = {}
@@ -63,9 +64,17 @@ def make_curriculum(config: EnvConfig) -> RandomCurriculum | None:
         except ConfigError as e:
             raise ConfigError(f"env.curriculum[{name!r}]: {e}") from None
     try:
+        if config.curriculum_algorithm == "learning_progress":
+            return LearningProgressCurriculum(tasks)
         return RandomCurriculum(tasks, {name: t.weight for name, t in config.curriculum.items()})
     except ValueError as e:
         raise ConfigError(f"env.curriculum: {e}") from None
+
+
+def curriculum_metrics(env: MettaGridEnv) -> dict[str, float]:
+    """`curriculum/<task>`: each task's current chance of being drawn, for curricula that adapt it."""
+    probabilities = getattr(env.curriculum, "probabilities", None)
+    return {f"curriculum/{name}": p for name, p in probabilities().items()} if probabilities else {}
 
 
 def make_environment(

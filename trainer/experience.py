@@ -143,11 +143,20 @@ def rollout(experience: Experience, agent: nn.Module) -> dict[str, Any]:
 
 
 def summarize_episodes(infos: list[dict[str, Any]]) -> dict[str, Any]:
-    """Mean of every numeric episode stat (episode_return, episode_length, agent/*, game/*) plus the count."""
+    """Mean of every numeric episode stat (episode_return, episode_length, agent/*, game/*) plus the count; with
+    named tasks (a curriculum) also `task/<name>/episodes`, `.../episode_return` and `.../episode_length`."""
     out: dict[str, Any] = {"episodes": len(infos)}
     if not infos:
         return out
     keys = [k for k, v in infos[0].items() if isinstance(v, (int, float)) and k not in ("env", "episode_seed")]
     for k in keys:
         out[k] = float(np.mean([i[k] for i in infos if k in i]))
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for info in infos:
+        if info.get("task"):
+            by_task.setdefault(str(info["task"]), []).append(info)
+    for task, group in sorted(by_task.items()):
+        out[f"task/{task}/episodes"] = len(group)
+        for k in ("episode_return", "episode_length"):
+            out[f"task/{task}/{k}"] = float(np.mean([i[k] for i in group]))
     return out

@@ -32,7 +32,7 @@ from trainer.checkpoint import (
 )
 from trainer.config import ConfigError, TrainerConfig, apply_overrides, config_help, load_trainer_config
 from trainer.distributed import StopOnInterrupt, any_rank, cleanup_distributed, setup_distributed, wrap_distributed
-from trainer.env import make_environment
+from trainer.env import curriculum_metrics, make_environment
 from trainer.evaluate import eval_policy, save_replay
 from trainer.experience import make_experience_manager, rollout
 from trainer.metrics import MetricsLogger
@@ -125,7 +125,7 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
                 record = {"epoch": epoch, "agent_step": agent_step, "sps": rollout_stats["steps"] * world / seconds,
                           "rollout_sps": rollout_stats["steps"] * world / rollout_stats["rollout_time"],
                           "lr": optimizer.param_groups[0]["lr"], **train_stats,
-                          **{k: v for k, v in rollout_stats.items() if k != "steps"}}
+                          **{k: v for k, v in rollout_stats.items() if k != "steps"}, **curriculum_metrics(env)}
                 logger.log(record)
             if dist_info.is_master and epoch % cfg.checkpoint.checkpoint_interval == 0:
                 save_checkpoint(policy, checkpoint_dir, epoch, agent_step, cfg.run, optimizer,
