@@ -32,7 +32,7 @@ from trainer.config import (
     apply_overrides,
 )
 from trainer.env import make_environment
-from trainer.evaluate import eval_policy, eval_random, policy_actor, save_replay
+from trainer.evaluate import eval_policy, eval_random, evaluate_policy_suite, policy_actor, save_replay
 from trainer.experience import Experience, make_experience_manager, rollout
 from trainer.optim import make_optimizer
 from trainer.policies import Policy, make_agent
@@ -56,6 +56,7 @@ __all__ = [
     "compute_advantages",
     "eval_policy",
     "eval_random",
+    "evaluate_policy_suite",
     "get_recipe",
     "latest_checkpoint",
     "load_checkpoint",

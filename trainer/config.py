@@ -139,8 +139,27 @@ class SimulationConfig(_Config):
     num_episodes: int = Field(32, ge=1, description="Episodes per evaluation.")
     num_envs: int = Field(16, ge=1, description="Games stepped together during evaluation.")
     env: EnvConfig | None = Field(None, description="Evaluation env (None: the training env's game).")
+    suite: dict[str, EnvConfig] | None = Field(None, description="Named evaluation envs, each evaluated at every evaluation (None: the one env above).")
+    stats_db: bool = Field(False, description="Append every evaluation episode to train_dir/<run>/stats.duckdb (needs duckdb, the stats extra).")
     replay_interval: int = Field(0, ge=0, description="Epochs between GIF replays of one evaluation-env episode (0: never; needs Pillow, the gif extra).")
     replay_dir: str | None = Field(None, description="Where replays go as <run>:v<epoch>.gif (None: train_dir/<run>/replays).")
+
+    @model_validator(mode="after")
+    def _one_kind_of_sims(self) -> "SimulationConfig":
+        if self.suite is not None and self.env is not None:
+            raise ValueError("give simulation.env or simulation.suite, not both")
+        if self.suite is not None and not self.suite:
+            raise ValueError("simulation.suite is empty; give at least one {name: env} or None")
+        if self.stats_db and not self.evaluate_interval:
+            raise ValueError("simulation.stats_db needs simulation.evaluate_interval > 0")
+        return self
+
+    def sims(self, train_env: EnvConfig) -> dict[str, EnvConfig]:
+        """The named evaluation envs: the suite, else {its preset: env, or the training env}."""
+        if self.suite is not None:
+            return dict(self.suite)
+        env = self.env or train_env
+        return {Path(env.preset).stem: env}
 
 
 class TrainerConfig(_Config):

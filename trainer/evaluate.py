@@ -5,6 +5,7 @@ command line)."""
 from __future__ import annotations
 
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Callable
 
 import numpy as np
@@ -16,9 +17,11 @@ from mettagrid.config import GameConfig
 from mettagrid.replay import episode_frames, require_gif_support, save_gif
 from trainer.config import EnvConfig
 from trainer.env import make_environment
+from trainer.checkpoint import policy_uri as _policy_uri
 from trainer.experience import summarize_episodes, unwrap
+from trainer.stats_db import require_duckdb, write_episodes
 
-__all__ = ["eval_policy", "eval_random", "policy_actor", "save_replay"]
+__all__ = ["eval_metrics", "eval_policy", "eval_random", "evaluate_policy_suite", "policy_actor", "save_replay"]
 
 
 def _as_env(env: MettaGridEnv | EnvConfig | GameConfig | str, num_episodes: int, num_envs: int | None,
@@ -57,6 +60,7 @@ def _report(infos: list[dict[str, Any]], num_episodes: int) -> dict[str, Any]:
         "std_return": float(np.std(returns)),
         "mean_length": float(np.mean(lengths)),
         "stats": summarize_episodes(infos),
+        "episode_infos": infos,
     }
 
 
@@ -121,6 +125,49 @@ def eval_policy(policy: nn.Module, env: MettaGridEnv | EnvConfig | GameConfig | 
         actor.episode_ended(terminals | truncations)
         infos.extend(step_infos)
     return _report(infos, num_episodes)
+
+
+def evaluate_policy_suite(
+    policy: nn.Module,
+    suite: Mapping[str, MettaGridEnv | EnvConfig | GameConfig | str],
+    num_episodes: int = 10,
+    device: torch.device | str | None = None,
+    deterministic: bool = False,
+    seed: int = 12345,
+    num_envs: int | None = None,
+    stats_db: str | Path | None = None,
+    policy_uri: str | None = None,
+    run: str | None = None,
+    epoch: int | None = None,
+    agent_step: int | None = None,
+) -> dict[str, dict[str, Any]]:
+    """`eval_policy` on every named sim of a suite ({name: env, config or preset name}); returns the reports by
+    name. With `stats_db`, every episode is also appended to that DuckDB file (trainer.stats_db), labelled with
+    the policy's URI, run, epoch and steps (taken from its checkpoint unless given)."""
+    if not suite:
+        raise ValueError("evaluate_policy_suite: the suite is empty; give {name: env or config}")
+    if stats_db is not None:
+        require_duckdb()  # before evaluating
+    reports = {str(name): eval_policy(policy, env, num_episodes, device, deterministic, seed, num_envs)
+               for name, env in suite.items()}
+    if stats_db is not None:
+        meta = getattr(unwrap(policy), "checkpoint_metadata", None) or {}
+        write_episodes(stats_db, {name: r["episode_infos"] for name, r in reports.items()},
+                       policy_uri=policy_uri or (_policy_uri(Path(meta["path"]).resolve()) if "path" in meta else None),
+                       run=run if run is not None else meta.get("run"),
+                       epoch=epoch if epoch is not None else meta.get("epoch"),
+                       agent_step=agent_step if agent_step is not None else meta.get("agent_step"))
+    return reports
+
+
+def eval_metrics(reports: Mapping[str, dict[str, Any]]) -> dict[str, float]:
+    """Metrics of a suite's reports: `eval/mean_return`, `eval/std_return` and `eval/mean_length` (means over the
+    sims), and with several sims also `eval/<sim>/mean_return` for each."""
+    out = {f"eval/{k}": float(np.mean([r[k] for r in reports.values()]))
+           for k in ("mean_return", "std_return", "mean_length")}
+    if len(reports) > 1:
+        out.update({f"eval/{name}/mean_return": r["mean_return"] for name, r in reports.items()})
+    return out
 
 
 def save_replay(policy: nn.Module, env: MettaGridEnv | EnvConfig | GameConfig | str, path: str | Path,

@@ -33,13 +33,14 @@ from trainer.checkpoint import (
 from trainer.config import ConfigError, TrainerConfig, apply_overrides, config_help, load_trainer_config
 from trainer.distributed import StopOnInterrupt, any_rank, cleanup_distributed, setup_distributed, wrap_distributed
 from trainer.env import curriculum_metrics, make_environment
-from trainer.evaluate import eval_policy, save_replay
+from trainer.evaluate import eval_metrics, evaluate_policy_suite, save_replay
 from trainer.experience import make_experience_manager, rollout
 from trainer.metrics import MetricsLogger
 from trainer.optim import make_optimizer
 from trainer.policies import make_agent
 from trainer.ppo import compute_advantages, train_ppo
 from trainer.recipes import describe_recipes, get_recipe
+from trainer.stats_db import require_duckdb
 
 __all__ = ["main", "train"]
 
@@ -67,6 +68,8 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
     checkpoint_dir = cfg.run_dir / "checkpoints"
     if dist_info.is_master and cfg.simulation.replay_interval:
         require_gif_support()  # now, not at the first replay
+    if dist_info.is_master and cfg.simulation.stats_db:
+        require_duckdb()
 
     # ---- the components: env, policy, optimizer
     env = make_environment(cfg.env, seed=env_seed(cfg.seed, rank, 0))
@@ -99,10 +102,11 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
         logger.message(f"[bold]{cfg.run}[/]: {where}; {world} x {env.num_envs} games x {env.agents_per_env} agents; "
                        f"policy {cfg.agent.policy} on {device}")
     replay_dir = Path(cfg.simulation.replay_dir) if cfg.simulation.replay_dir else cfg.run_dir / "replays"
-    eval_env = None
+    eval_envs = {}  # the evaluation sims, by name
     if dist_info.is_master and cfg.simulation.evaluate_interval:
-        eval_env = make_environment(cfg.simulation.env or cfg.env, seed=cfg.seed + 777,
-                                    num_envs=cfg.simulation.num_envs)
+        eval_envs = {name: make_environment(sim, seed=cfg.seed + 777, num_envs=cfg.simulation.num_envs)
+                     for name, sim in cfg.simulation.sims(cfg.env).items()}
+    stats_db = cfg.run_dir / "stats.duckdb" if cfg.simulation.stats_db else None
 
     # ---- the loop: rollout -> advantages -> update -> log / checkpoint / evaluate
     last_saved = epoch if state_path.exists() else -1
@@ -131,10 +135,10 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
                 save_checkpoint(policy, checkpoint_dir, epoch, agent_step, cfg.run, optimizer,
                                 keep_last=cfg.checkpoint.keep_last)
                 last_saved = epoch
-            if eval_env is not None and epoch % cfg.simulation.evaluate_interval == 0:
-                result = eval_policy(policy, eval_env, cfg.simulation.num_episodes, device)
-                logger.log({"epoch": epoch, "agent_step": agent_step, "eval/mean_return": result["mean_return"],
-                            "eval/std_return": result["std_return"], "eval/mean_length": result["mean_length"]})
+            if eval_envs and epoch % cfg.simulation.evaluate_interval == 0:
+                reports = evaluate_policy_suite(policy, eval_envs, cfg.simulation.num_episodes, device,
+                                                stats_db=stats_db, run=cfg.run, epoch=epoch, agent_step=agent_step)
+                logger.log({"epoch": epoch, "agent_step": agent_step, **eval_metrics(reports)})
             if dist_info.is_master and cfg.simulation.replay_interval and epoch % cfg.simulation.replay_interval == 0:
                 gif = save_replay(policy, cfg.simulation.env or cfg.env, replay_dir / f"{cfg.run}:v{epoch}.gif",
                                   seed=cfg.seed + epoch)

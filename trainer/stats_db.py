@@ -1,0 +1,120 @@
+"""Evaluation results in DuckDB: one row per evaluated episode in the table `episodes`, queried with SQL.
+
+    from trainer.stats_db import read_episodes, summarize_db
+    summarize_db("train_dir/my_run/stats.duckdb")      # mean return per evaluation and sim
+    duckdb.connect(path).sql("SELECT sim, avg(episode_return) FROM episodes GROUP BY sim")
+
+Columns: eval_id (one per evaluation call), time, policy_uri, run, epoch, agent_step, sim, task, episode,
+seed, episode_return, episode_length, stats (JSON: every numeric episode stat, e.g. `agent/heart.gained`).
+DuckDB is the `stats` extra (`pip install 'metta-gridworld[stats]'`); it is imported only here.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+__all__ = ["EPISODES_SCHEMA", "read_episodes", "require_duckdb", "summarize_db", "write_episodes"]
+
+EPISODES_SCHEMA = """
+CREATE TABLE IF NOT EXISTS episodes (
+    eval_id VARCHAR NOT NULL,
+    time TIMESTAMP NOT NULL,
+    policy_uri VARCHAR,
+    run VARCHAR,
+    epoch BIGINT,
+    agent_step BIGINT,
+    sim VARCHAR NOT NULL,
+    task VARCHAR,
+    episode INTEGER NOT NULL,
+    seed UBIGINT,
+    episode_return DOUBLE NOT NULL,
+    episode_length INTEGER NOT NULL,
+    stats JSON
+)"""
+
+_COLUMNS = ("eval_id", "time", "policy_uri", "run", "epoch", "agent_step", "sim", "task", "episode", "seed",
+            "episode_return", "episode_length", "stats")
+
+
+def require_duckdb() -> Any:
+    """The duckdb module, or an ImportError naming the `stats` extra (call it before long work)."""
+    try:
+        import duckdb
+    except ImportError as e:
+        raise ImportError("evaluation stats need DuckDB: pip install 'metta-gridworld[stats]' (or pip install duckdb)") \
+            from e
+    return duckdb
+
+
+def write_episodes(path: str | Path, sims: dict[str, list[dict[str, Any]]], policy_uri: str | None = None,
+                   run: str | None = None, epoch: int | None = None, agent_step: int | None = None) -> str:
+    """Appends the episode infos of each sim to the `episodes` table of the database at `path` (created if
+    missing), all in one transaction; returns the evaluation's eval_id."""
+    duckdb = require_duckdb()
+    eval_id = uuid.uuid4().hex
+    now = datetime.now(timezone.utc).replace(tzinfo=None)
+    rows = []
+    for sim, infos in sims.items():
+        for k, info in enumerate(infos):
+            stats = {key: v for key, v in info.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
+                     and key not in ("env", "episode_seed", "episode_return", "episode_length")}
+            rows.append((eval_id, now, policy_uri, run, epoch, agent_step, sim, info.get("task") or None, k,
+                         info.get("episode_seed"), float(info["episode_return"]), int(info["episode_length"]),
+                         json.dumps(stats)))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(path))
+    try:
+        con.execute(EPISODES_SCHEMA)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.executemany(f"INSERT INTO episodes ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+                            rows)
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.close()
+    return eval_id
+
+
+def read_episodes(path: str | Path, where: str = "", params: list[Any] | None = None) -> list[dict[str, Any]]:
+    """The rows of `episodes` (optionally filtered by an SQL `where` with ? parameters), stats decoded; oldest
+    evaluation first, then by sim and episode."""
+    duckdb = require_duckdb()
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path}: no such stats database")
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        cur = con.execute(f"SELECT * FROM episodes {'WHERE ' + where if where else ''} ORDER BY time, eval_id, sim, episode",
+                          params or [])
+        names = [d[0] for d in cur.description]
+        rows = [dict(zip(names, r)) for r in cur.fetchall()]
+    finally:
+        con.close()
+    for r in rows:
+        r["stats"] = json.loads(r["stats"]) if r["stats"] else {}
+    return rows
+
+
+def summarize_db(path: str | Path) -> list[dict[str, Any]]:
+    """Per evaluation and sim: its policy, run and epoch, episodes, mean and std of the return, mean length; oldest first."""
+    duckdb = require_duckdb()
+    if not Path(path).exists():
+        raise FileNotFoundError(f"{path}: no such stats database")
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        cur = con.execute("""
+            SELECT eval_id, policy_uri, run, epoch, sim, count(*) AS episodes, avg(episode_return) AS mean_return,
+                   coalesce(stddev_pop(episode_return), 0) AS std_return, avg(episode_length) AS mean_length,
+                   min(time) AS time
+            FROM episodes GROUP BY eval_id, policy_uri, run, epoch, sim ORDER BY min(time), eval_id, sim""")
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
+    finally:
+        con.close()
