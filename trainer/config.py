@@ -141,8 +141,9 @@ class SimulationConfig(_Config):
     env: EnvConfig | None = Field(None, description="Evaluation env (None: the training env's game).")
     suite: dict[str, EnvConfig] | None = Field(None, description="Named evaluation envs, each evaluated at every evaluation (None: the one env above).")
     stats_db: bool = Field(False, description="Append every evaluation episode to train_dir/<run>/stats.duckdb (needs duckdb, the stats extra).")
-    replay_interval: int = Field(0, ge=0, description="Epochs between GIF replays of one evaluation-env episode (0: never; needs Pillow, the gif extra).")
-    replay_dir: str | None = Field(None, description="Where replays go as <run>:v<epoch>.gif (None: train_dir/<run>/replays).")
+    replay_interval: int = Field(0, ge=0, description="Epochs between replays of one evaluation-env episode (0: never).")
+    replay_dir: str | None = Field(None, description="Where replays go as <run>:v<epoch>.<format> (None: train_dir/<run>/replays).")
+    replay_format: Literal["html", "gif"] = Field("html", description="html: the browser viewer (play, step, inspect agents and objects); gif: an animated GIF (needs Pillow).")
 
     @model_validator(mode="after")
     def _one_kind_of_sims(self) -> "SimulationConfig":

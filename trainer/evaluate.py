@@ -14,7 +14,7 @@ from torch import nn
 
 from mettagrid import MettaGridEnv
 from mettagrid.config import GameConfig
-from mettagrid.replay import episode_frames, require_gif_support, save_gif
+from mettagrid.replay import episode_frames, record_episode, require_gif_support, save_gif
 from trainer.config import EnvConfig
 from trainer.env import make_environment
 from trainer.checkpoint import policy_uri as _policy_uri
@@ -170,19 +170,31 @@ def eval_metrics(reports: Mapping[str, dict[str, Any]]) -> dict[str, float]:
     return out
 
 
+REPLAY_SUFFIXES = (".html", ".gif", ".json", ".json.gz")
+
+
 def save_replay(policy: nn.Module, env: MettaGridEnv | EnvConfig | GameConfig | str, path: str | Path,
                 seed: int = 12345, deterministic: bool = False, device: torch.device | str | None = None,
-                max_frames: int | None = None, cell: int = 8, fps: float = 10.0) -> Path:
+                max_frames: int | None = None, cell: int | None = None, fps: float = 10.0) -> Path:
     """Plays one episode of `policy` (in game 0 of `env`, or of a one-game env built from a config or preset name)
-    and writes it to `path` as an animated GIF (needs Pillow, the `gif` extra); returns the path."""
-    require_gif_support()
+    and writes it by the suffix of `path`: .html the browser viewer, .gif an animated GIF (needs Pillow, the
+    `gif` extra), .json / .json.gz the replay's data (mettagrid.replay); returns the path."""
+    path = Path(path)
+    suffix = ".json.gz" if path.name.endswith(".json.gz") else path.suffix
+    if suffix not in REPLAY_SUFFIXES:
+        raise ValueError(f"replay path {str(path)!r}: expected a name ending in one of {list(REPLAY_SUFFIXES)}")
+    if suffix == ".gif":
+        require_gif_support()
     env = _as_env(env, 1, 1, seed)
     _check_compatible(policy, env)
     actor = policy_actor(policy, env.num_agents, device, deterministic, seed)
-    frames = episode_frames(env, actor, seed=seed, max_frames=max_frames, cell=cell)
-    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    return save_gif(frames, path, fps=fps)
+    if suffix == ".gif":
+        frames = episode_frames(env, actor, seed=seed, max_frames=max_frames, cell=cell or 8)
+        return save_gif(frames, path, fps=fps)
+    replay = record_episode(env, actor, seed=seed, max_steps=None if max_frames is None else max_frames - 1,
+                            cell=cell or 16)
+    return replay.save_html(path) if suffix == ".html" else replay.save_json(path)
 
 
 def eval_random(env: MettaGridEnv | EnvConfig | GameConfig | str, num_episodes: int = 10, seed: int = 12345,

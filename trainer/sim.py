@@ -1,8 +1,8 @@
-"""`python -m trainer.sim <policy_uri> [--env ...]... [--episodes N] [--replay out.gif] [--stats-db f.duckdb]`.
+"""`python -m trainer.sim <policy_uri> [--env ...]... [--episodes N] [--replay out.html] [--stats-db f.duckdb]`.
 
 Loads the policy from its URI alone, plays it and uniformly random actions on the same games of each sim,
 prints both mean returns, optionally appends every episode to a DuckDB stats file (trainer.stats_db) and writes
-one episode of the first sim as an animated GIF. The sims default to the evaluation envs of the run the
+one episode of the first sim as a replay (.html browser viewer, .gif or .json). The sims default to the evaluation envs of the run the
 checkpoint belongs to (train_dir/<run>/config.yaml); `--env` (repeatable) names presets or GameConfig files.
 """
 
@@ -44,11 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=12345, help="env and sampling seed (default 12345)")
     parser.add_argument("--deterministic", action="store_true", help="argmax actions instead of sampling")
     parser.add_argument("--stats-db", metavar="DB", help="append every episode to this DuckDB file (needs duckdb)")
-    parser.add_argument("--replay", metavar="GIF", help="also write one episode of the first env to this GIF (needs Pillow)")
+    parser.add_argument("--replay", metavar="PATH", help="also write one episode of the first env: PATH.html (the browser "
+                        "viewer), .gif (needs Pillow) or .json[.gz] (the replay's data)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     args = parser.parse_args(argv)
     try:
-        if args.replay:
+        if args.replay and args.replay.endswith(".gif"):
             require_gif_support()
         if args.stats_db:
             require_duckdb()

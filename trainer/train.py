@@ -3,7 +3,7 @@
 A recipe (trainer/recipes.py, `module:function`, or a YAML file) gives a TrainerConfig; dotted overrides
 change any field (`trainer.total_timesteps=1e6 ppo.clip_coef=0.2 device=cpu`). Output goes to
 train_dir/<run>/: config.yaml, metrics.jsonl, checkpoints/<run>:v<epoch>.safetensors and trainer_state.pt, and
-replays/<run>:v<epoch>.gif when simulation.replay_interval is set.
+replays/<run>:v<epoch>.html (or .gif) when simulation.replay_interval is set.
 Running the same run= again resumes from its last checkpoint; Ctrl-C stops after the current epoch and saves
 one (a second Ctrl-C aborts). Under torchrun every rank steps its own games
 and DistributedDataParallel averages the gradients; rank 0 alone writes.
@@ -66,7 +66,7 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
     checkpoint_dir = cfg.run_dir / "checkpoints"
-    if dist_info.is_master and cfg.simulation.replay_interval:
+    if dist_info.is_master and cfg.simulation.replay_interval and cfg.simulation.replay_format == "gif":
         require_gif_support()  # now, not at the first replay
     if dist_info.is_master and cfg.simulation.stats_db:
         require_duckdb()
@@ -140,9 +140,10 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
                                                 stats_db=stats_db, run=cfg.run, epoch=epoch, agent_step=agent_step)
                 logger.log({"epoch": epoch, "agent_step": agent_step, **eval_metrics(reports)})
             if dist_info.is_master and cfg.simulation.replay_interval and epoch % cfg.simulation.replay_interval == 0:
-                gif = save_replay(policy, cfg.simulation.env or cfg.env, replay_dir / f"{cfg.run}:v{epoch}.gif",
-                                  seed=cfg.seed + epoch)
-                logger.message(f"[bold]{cfg.run}[/]: replay of epoch {epoch} in {gif}")
+                replay = save_replay(policy, next(iter(cfg.simulation.sims(cfg.env).values())),
+                                     replay_dir / f"{cfg.run}:v{epoch}.{cfg.simulation.replay_format}",
+                                     seed=cfg.seed + epoch)
+                logger.message(f"[bold]{cfg.run}[/]: replay of epoch {epoch} in {replay}")
 
     # ---- the final checkpoint
     if dist_info.is_master and last_saved != epoch:

@@ -1,8 +1,11 @@
-"""Replays and the evaluation command: GIFs of a policy's episode, replays during training, `python -m trainer.sim`."""
+"""Replays and the evaluation command: a policy's episode as GIF / HTML / JSON, replays during training, `python -m trainer.sim`."""
 
 from __future__ import annotations
 
+import gzip
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -69,6 +72,7 @@ def test_save_replay_writes_one_episode(trained: TrainerConfig, tmp_path: Path) 
 def test_training_writes_replays(tiny: TrainerConfig, tmp_path: Path) -> None:
     tiny.env.game = {"max_steps": 8}
     tiny.simulation.replay_interval = 2
+    tiny.simulation.replay_format = "gif"
     tiny.total_timesteps = 128 * 4
     tt.train(tiny)
     replays = tiny.run_dir / "replays"
@@ -76,10 +80,26 @@ def test_training_writes_replays(tiny: TrainerConfig, tmp_path: Path) -> None:
     assert _gif_length(replays / "tiny:v4.gif")[0] == 8 * 100
 
     tiny.run = "elsewhere"
-    tiny.simulation.replay_dir = str(tmp_path / "gifs")
+    tiny.simulation.replay_dir = str(tmp_path / "views")
+    tiny.simulation.replay_format = "html"
     tiny.total_timesteps = 128 * 2
     tt.train(tiny)
-    assert sorted(p.name for p in (tmp_path / "gifs").iterdir()) == ["elsewhere:v2.gif"]
+    assert sorted(p.name for p in (tmp_path / "views").iterdir()) == ["elsewhere:v2.html"]
+    html = (tmp_path / "views" / "elsewhere:v2.html").read_text()
+    replay = json.loads(re.search(r'<script id="replay" type="application/json">(.*?)</script>', html, re.S).group(1))
+    assert replay["num_steps"] == 7 and len(replay["agents"]) == 1 and replay["actions"][0] == "noop"
+    assert SimulationConfig().replay_format == "html"
+
+
+def test_save_replay_by_suffix(trained: TrainerConfig, tmp_path: Path) -> None:
+    policy = load_policy(f"file://{trained.run_dir}")
+    data = json.loads(gzip.decompress(save_replay(policy, trained.env, tmp_path / "r.json.gz", seed=5).read_bytes()))
+    plain = json.loads(save_replay(policy, trained.env, tmp_path / "r.json", seed=5).read_text())
+    assert data == plain and data["num_steps"] == 11 and data["width"] == 15
+    capped = json.loads(save_replay(policy, trained.env, tmp_path / "c.json", seed=5, max_frames=4).read_text())
+    assert capped["num_steps"] == 3
+    with pytest.raises(ValueError, match=r"expected a name ending in one of \['.html', '.gif'"):
+        save_replay(policy, trained.env, tmp_path / "r.mp4")
 
 
 def test_replays_without_pillow_fail_before_training(tiny: TrainerConfig, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -94,6 +114,7 @@ def test_replays_without_pillow_fail_before_training(tiny: TrainerConfig, monkey
 
     monkeypatch.setattr(builtins, "__import__", no_pil)
     tiny.simulation.replay_interval = 1
+    tiny.simulation.replay_format = "gif"
     with pytest.raises(ImportError, match=r"metta-gridworld\[gif\]"):
         tt.train(tiny)
     assert not tiny.run_dir.exists()
