@@ -69,6 +69,10 @@ function inventoryText(inv) {
   const parts = Object.entries(inv).map(([k, v]) => k + " " + v);
   return parts.length ? parts.join(", ") : "empty";
 }
+function actionText(s, t) {
+  if (t === 0) return "-";
+  return (R.actions[s.action[t]] ?? "?") + (s.success[t] ? "" : " (failed)");
+}
 function draw() {
   const z = zoom();
   canvas.width = R.width * C; canvas.height = R.height * C;
@@ -94,7 +98,7 @@ function agentRows() {
   agents.forEach((a, i) => {
     const sel = selected && selected.kind === "agent" && selected.id === i ? " sel" : "";
     html += `<tr class="agent${sel}" data-id="${i}"><td>${i}</td><td>${R.groups[a.group]}</td><td>${a.s.return[t].toFixed(2)}</td>` +
-            `<td>${R.actions[a.s.action[t]] ?? ""}</td><td>${inventoryText(a.s.inventory[t])}</td></tr>`;
+            `<td>${actionText(a.s, t)}</td><td>${inventoryText(a.s.inventory[t])}</td></tr>`;
   });
   return html;
 }
@@ -106,7 +110,7 @@ function panel() {
   if (selected.kind === "agent") {
     const a = agents[selected.id], s = a.s;
     html = `agent ${selected.id} (group ${R.groups[a.group]}) at (${s.r[t]}, ${s.c[t]}), facing ${["up", "down", "left", "right"][s.orientation[t]]}` +
-           `<br>last action ${R.actions[s.action[t]] ?? "-"}, reward ${s.reward[t].toFixed(3)}, return ${s.return[t].toFixed(3)}` +
+           `<br>last action ${actionText(s, t)}, reward ${s.reward[t].toFixed(3)}, return ${s.return[t].toFixed(3)}` +
            (s.frozen[t] > 0 ? `<br>frozen for ${s.frozen[t]} more steps` : "") + `<br>inventory: ${inventoryText(s.inventory[t])}`;
   } else {
     const here = objects.map((o, i) => [o, i]).filter(([o]) => o.s.r[t] === selected.r && o.s.c[t] === selected.c);

@@ -8,7 +8,7 @@ extra) and step-by-step replays for the browser viewer (one self-contained HTML 
     record_episode("arena", policy).save_html("arena.html")  # open it in a browser: play, step, click to inspect
 
 A recorded replay keeps, for every agent and object, only the steps where a field changed (position,
-orientation, frozen, last action, reward, return, inventory; converters' state and inventory). Its JSON
+orientation, frozen, last action and its success, reward, return, inventory; converters' state and inventory). Its JSON
 (`Replay.to_dict()`, `save_json(path)`, gzip-compressed when the path ends in .gz) has: version, title, width,
 height, num_steps, cell, item, action, group and object type names, `converter` (per type), `sprites` (PNG
 data URIs drawn by `mettagrid.render`), and `agents` / `objects`, each entity holding `series`: per field a
@@ -164,7 +164,8 @@ class Replay:
     """One game of an env recorded step by step, keeping only the changes; `record()` after reset and each step."""
 
     _AGENT_FIELDS = {"r": "agent_row", "c": "agent_col", "orientation": "agent_orientation", "frozen": "agent_frozen",
-                     "action": "agent_last_action", "reward": "agent_reward", "return": "agent_return"}
+                     "action": "agent_last_action", "success": "agent_last_action_success", "reward": "agent_reward",
+                     "return": "agent_return"}
     _OBJECT_FIELDS = {"r": "object_row", "c": "object_col", "converting": "object_converting"}
 
     def __init__(self, env: MettaGridEnv, game: int = 0, title: str | None = None, cell: int = 16) -> None:

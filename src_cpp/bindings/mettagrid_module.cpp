@@ -135,6 +135,7 @@ class PyVecEnv {
     d["agent_color"] = to_numpy(sn.agent_color, {n});
     d["agent_glyph"] = to_numpy(sn.agent_glyph, {n});
     d["agent_last_action"] = to_numpy(sn.agent_last_action, {n});
+    d["agent_last_action_success"] = to_numpy(sn.agent_last_action_success, {n});
     d["agent_inventory"] = to_numpy(sn.agent_inventory, {n, items});
     d["agent_reward"] = to_numpy(sn.agent_reward, {n});
     d["agent_return"] = to_numpy(sn.agent_return, {n});

@@ -57,6 +57,7 @@ Game::Game(std::shared_ptr<const CompiledSpec> spec)
   ag_c_.resize(n);
   ag_frozen_.resize(n);
   ag_last_action_.resize(n);
+  ag_last_success_.resize(n);
   ag_orient_.resize(n);
   ag_group_.resize(n);
   ag_color_.resize(n);
@@ -167,6 +168,7 @@ void Game::start_episode(uint64_t episode_seed, bool first) {
     ag_color_[a] = 0;
     ag_glyph_[a] = 0;
     ag_last_action_[a] = 0;
+    ag_last_success_[a] = 0;
     ag_last_reward_[a] = 0.f;
     ag_return_[a] = 0.f;
     ag_reward_[a] = 0.f;
@@ -486,10 +488,13 @@ void Game::step(const int32_t* actions) {
       if (ag_frozen_[agent] > 0) {  // fails without penalty
         st[spec_->st_frozen_steps] += 1;
         ag_last_action_[agent] = action;
+        ag_last_success_[agent] = 0;
         continue;
       }
       ag_last_action_[agent] = action;
-      if (act(agent, action)) {
+      const bool ok = act(agent, action);
+      ag_last_success_[agent] = ok ? 1 : 0;
+      if (ok) {
         st[spec_->st_action_success + 2 * action] += 1;
       } else {
         st[spec_->st_action_success + 2 * action + 1] += 1;
@@ -756,6 +761,7 @@ Snapshot Game::snapshot() const {
     sn.agent_color.push_back(ag_color_[a]);
     sn.agent_glyph.push_back(ag_glyph_[a]);
     sn.agent_last_action.push_back(ag_last_action_[a]);
+    sn.agent_last_action_success.push_back(ag_last_success_[a]);
     sn.agent_reward.push_back(ag_last_reward_[a]);
     sn.agent_return.push_back(ag_return_[a]);
   }

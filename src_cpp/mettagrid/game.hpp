@@ -36,7 +36,7 @@ struct Snapshot {
   int height = 0, width = 0, step = 0, max_steps = 0;
   // agents (in agent id order)
   std::vector<int32_t> agent_r, agent_c, agent_orientation, agent_group, agent_frozen, agent_color, agent_glyph,
-      agent_last_action;
+      agent_last_action, agent_last_action_success;
   std::vector<uint8_t> agent_inventory;  // num_agents * num_items
   std::vector<float> agent_reward, agent_return;
   // objects (walls, converters, blocks)
@@ -139,6 +139,7 @@ class Game {
   // Agents (structure of arrays, indexed by agent id)
   std::vector<int32_t> ag_r_, ag_c_, ag_frozen_, ag_last_action_;
   std::vector<uint8_t> ag_orient_, ag_group_, ag_color_, ag_glyph_;
+  std::vector<uint8_t> ag_last_success_;  // 1 when the agent's last action succeeded
   std::vector<uint8_t> ag_inv_;
   std::vector<float> ag_inv_contrib_;   // current inventory-reward contribution per item
   std::vector<float> ag_stat_contrib_;  // current stat-reward contribution per stat reward

@@ -54,9 +54,10 @@ def test_changes_rebuild_every_step(game: str) -> None:
     for t in range(len(snaps)):
         s = snaps[t]
         for i, a in enumerate(data["agents"]):
-            got = {f: _at(a["series"][f], t) for f in ("r", "c", "orientation", "frozen", "action")}
+            got = {f: _at(a["series"][f], t) for f in ("r", "c", "orientation", "frozen", "action", "success")}
             assert got == {"r": s["agent_row"][i], "c": s["agent_col"][i], "orientation": s["agent_orientation"][i],
-                           "frozen": s["agent_frozen"][i], "action": s["agent_last_action"][i]}, (t, i)
+                           "frozen": s["agent_frozen"][i], "action": s["agent_last_action"][i],
+                           "success": s["agent_last_action_success"][i]}, (t, i)
             assert _at(a["series"]["return"], t) == pytest.approx(float(s["agent_return"][i]), abs=1e-6)
             assert _at(a["series"]["reward"], t) == pytest.approx(float(s["agent_reward"][i]), abs=1e-6)
             inv = s["agent_inventory"][i]
@@ -170,3 +171,4 @@ def test_viewer_script_draws_the_game(tmp_path: Path) -> None:
     assert out["label"] == f"step {STEPS} / {STEPS}"
     assert out["agents"].count('<tr class="agent') == env.num_agents
     assert env.action_names()[int(snaps[STEPS]["agent_last_action"][0])] in out["agents"]
+    assert out["agents"].count("(failed)") == int((snaps[STEPS]["agent_last_action_success"] == 0).sum()) > 0

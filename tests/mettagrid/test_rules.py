@@ -255,6 +255,17 @@ def test_move_blocked_by_an_agent():
     assert sim.stat("action.move_back.failed", 0) == 1
 
 
+def test_snapshot_reports_the_last_actions_success():
+    sim = Sim(config(["#####", "#.@.#", "#.@.#", "#...#", "#####"], 2))
+    assert sim.g()["agent_last_action_success"].tolist() == [0, 0]  # nothing done yet
+    sim.step({0: "move_forward", 1: "rotate_left"})  # agent 0 walks into the wall
+    g = sim.g()
+    assert g["agent_last_action_success"].tolist() == [0, 1]
+    assert g["agent_last_action"].tolist() == [sim.idx("move_forward"), sim.idx("rotate_left")]
+    sim.step({1: "move_forward"})
+    assert sim.g()["agent_last_action_success"].tolist() == [1, 1] and sim.pos(1) == (2, 1)
+
+
 def test_moves_blocked_by_the_map_edge():
     # no border walls: the map edge itself blocks.
     sim = Sim(config([".@.", "...", ".@."], 2))
