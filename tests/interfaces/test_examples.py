@@ -14,6 +14,7 @@ EXAMPLES = {
     "random_pettingzoo.py": ["--steps", "15", "--preset", "teams"],
     "random_gymnasium.py": ["--steps", "30"],
     "render_gif.py": ["--steps", "5"],  # --out is added below
+    "replay_viewer.py": ["--steps", "6", "--preset", "teams"],  # --out is added below
     "puffer_vector.py": ["--steps", "12", "--workers", "1", "--games-per-worker", "2", "--max-steps", "5"],
     "sb3_ppo.py": ["--steps", "128"],
 }
@@ -31,10 +32,13 @@ def test_example_runs(name: str, tmp_path: Path) -> None:
     required_on_ci = module == "pufferlib"  # CI installs pufferlib-core, so its example must run there
     if module and importlib.util.find_spec(module) is None and not (required_on_ci and os.environ.get("CI")):
         pytest.skip(f"{module} is not installed")
-    args = EXAMPLES[name] + (["--out", str(tmp_path / "episode.gif")] if name == "render_gif.py" else [])
+    outputs = {"render_gif.py": tmp_path / "episode.gif", "replay_viewer.py": tmp_path / "replay.html"}
+    args = EXAMPLES[name] + (["--out", str(outputs[name])] if name in outputs else [])
     proc = subprocess.run([sys.executable, str(ROOT / "examples" / name), *args], capture_output=True, text=True,
                           timeout=120, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip(), "an example should say what it did"
-    if name == "render_gif.py":
-        assert (tmp_path / "episode.gif").stat().st_size > 0
+    if name in outputs:
+        assert outputs[name].stat().st_size > 0
+    if name == "replay_viewer.py":
+        assert "teams: 5 steps" in proc.stdout and "<canvas" in outputs[name].read_text()
