@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -40,11 +41,12 @@ def test_attack_digits_and_cardinal_moves() -> None:
         PlaySession(cfg, agent=2)
 
 
-def test_play_command_without_a_terminal() -> None:
+def test_play_command_without_a_terminal(tmp_path: Path) -> None:
+    # run outside the source tree, so `-m` imports the installed package (the sanitizer job builds its own)
     proc = subprocess.run([sys.executable, "-m", "mettagrid.play", "navigation", "--keys", "ddwq?", "--seed", "1"],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "3 steps played, 0 episodes finished" in proc.stdout and "step 3/200" in proc.stdout
     bad = subprocess.run([sys.executable, "-m", "mettagrid.play", "no_such_game", "--keys", ""], capture_output=True,
-                         text=True, timeout=60)
+                         text=True, timeout=60, cwd=tmp_path)
     assert bad.returncode == 2 and "no_such_game" in bad.stderr
