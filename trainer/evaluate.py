@@ -175,25 +175,29 @@ REPLAY_SUFFIXES = (".html", ".gif", ".json", ".json.gz")
 
 def save_replay(policy: nn.Module, env: MettaGridEnv | EnvConfig | GameConfig | str, path: str | Path,
                 seed: int = 12345, deterministic: bool = False, device: torch.device | str | None = None,
-                max_frames: int | None = None, cell: int | None = None, fps: float = 10.0) -> Path:
+                max_frames: int | None = None, cell: int | None = None, fps: float = 10.0,
+                title: str | None = None) -> Path:
     """Plays one episode of `policy` (in game 0 of `env`, or of a one-game env built from a config or preset name)
     and writes it by the suffix of `path`: .html the browser viewer, .gif an animated GIF (needs Pillow, the
-    `gif` extra), .json / .json.gz the replay's data (mettagrid.replay); returns the path."""
+    `gif` extra), .json / .json.gz the replay's data (mettagrid.replay), titled `title` (default: the preset);
+    returns the path."""
     path = Path(path)
     suffix = ".json.gz" if path.name.endswith(".json.gz") else path.suffix
     if suffix not in REPLAY_SUFFIXES:
         raise ValueError(f"replay path {str(path)!r}: expected a name ending in one of {list(REPLAY_SUFFIXES)}")
     if suffix == ".gif":
         require_gif_support()
-    env = _as_env(env, 1, 1, seed)
-    _check_compatible(policy, env)
-    actor = policy_actor(policy, env.num_agents, device, deterministic, seed)
+    game = _as_env(env, 1, 1, seed)
+    _check_compatible(policy, game)
+    actor = policy_actor(policy, game.num_agents, device, deterministic, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".gif":
-        frames = episode_frames(env, actor, seed=seed, max_frames=max_frames, cell=cell or 8)
+        frames = episode_frames(game, actor, seed=seed, max_frames=max_frames, cell=cell or 8)
         return save_gif(frames, path, fps=fps)
-    replay = record_episode(env, actor, seed=seed, max_steps=None if max_frames is None else max_frames - 1,
-                            cell=cell or 16)
+    if title is None:
+        title = env if isinstance(env, str) else env.preset if isinstance(env, EnvConfig) else None
+    replay = record_episode(game, actor, seed=seed,
+                            max_steps=None if max_frames is None else max_frames - 1, cell=cell or 16, title=title)
     return replay.save_html(path) if suffix == ".html" else replay.save_json(path)
 
 

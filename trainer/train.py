@@ -142,7 +142,7 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
             if dist_info.is_master and cfg.simulation.replay_interval and epoch % cfg.simulation.replay_interval == 0:
                 replay = save_replay(policy, next(iter(cfg.simulation.sims(cfg.env).values())),
                                      replay_dir / f"{cfg.run}:v{epoch}.{cfg.simulation.replay_format}",
-                                     seed=cfg.seed + epoch)
+                                     seed=cfg.seed + epoch, title=f"{cfg.run} epoch {epoch}")
                 logger.message(f"[bold]{cfg.run}[/]: replay of epoch {epoch} in {replay}")
 
     # ---- the final checkpoint

@@ -88,6 +88,7 @@ def test_training_writes_replays(tiny: TrainerConfig, tmp_path: Path) -> None:
     html = (tmp_path / "views" / "elsewhere:v2.html").read_text()
     replay = json.loads(re.search(r'<script id="replay" type="application/json">(.*?)</script>', html, re.S).group(1))
     assert replay["num_steps"] == 7 and len(replay["agents"]) == 1 and replay["actions"][0] == "noop"
+    assert replay["title"] == "elsewhere epoch 2"
     assert SimulationConfig().replay_format == "html"
 
 
@@ -95,7 +96,9 @@ def test_save_replay_by_suffix(trained: TrainerConfig, tmp_path: Path) -> None:
     policy = load_policy(f"file://{trained.run_dir}")
     data = json.loads(gzip.decompress(save_replay(policy, trained.env, tmp_path / "r.json.gz", seed=5).read_bytes()))
     plain = json.loads(save_replay(policy, trained.env, tmp_path / "r.json", seed=5).read_text())
-    assert data == plain and data["num_steps"] == 11 and data["width"] == 15
+    assert data == plain and data["num_steps"] == 11 and data["width"] == 15 and data["title"] == "navigation"
+    titled = save_replay(policy, trained.env, tmp_path / "t.json", seed=5, max_frames=2, title="mine")
+    assert json.loads(titled.read_text())["title"] == "mine"
     capped = json.loads(save_replay(policy, trained.env, tmp_path / "c.json", seed=5, max_frames=4).read_text())
     assert capped["num_steps"] == 3
     with pytest.raises(ValueError, match=r"expected a name ending in one of \['.html', '.gif'"):
