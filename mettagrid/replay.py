@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import io
 import json
 import os
 import struct
@@ -66,15 +67,10 @@ def save_gif(frames: Sequence[np.ndarray], path: str | Path, fps: float = 10.0, 
             raise ValueError(f"save_gif: frame {i} has shape {f.shape}, frame 0 has {shape}")
     image = _pil()
     images = [image.fromarray(f) for f in frames]
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
-                       duration=max(1, round(1000 / fps)), loop=loop, optimize=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    data = io.BytesIO()
+    images[0].save(data, format="GIF", save_all=True, append_images=images[1:], duration=max(1, round(1000 / fps)),
+                   loop=loop, optimize=False)
+    return _write_atomic(Path(path), data.getvalue())
 
 
 def _play_episode(env: MettaGridEnv, policy: Callable[[np.ndarray], np.ndarray] | None, seed: int,

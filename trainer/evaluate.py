@@ -1,11 +1,11 @@
-"""Evaluation: run a policy (or uniformly random actions) for a number of episodes and report their returns and stats;
-write an episode of a policy as an animated GIF replay (`python -m trainer.sim <policy_uri>` does both from the
-command line)."""
+"""Evaluation: run a policy (or uniformly random actions) for a number of episodes and report their returns and stats,
+over one env or a named suite (optionally into DuckDB); write an episode of a policy as a replay (browser viewer, GIF
+or JSON). `python -m trainer.sim <policy_uri>` does these from the command line."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
@@ -15,9 +15,9 @@ from torch import nn
 from mettagrid import MettaGridEnv
 from mettagrid.config import GameConfig
 from mettagrid.replay import episode_frames, record_episode, require_gif_support, save_gif
+from trainer.checkpoint import policy_uri as _policy_uri
 from trainer.config import EnvConfig
 from trainer.env import make_environment
-from trainer.checkpoint import policy_uri as _policy_uri
 from trainer.experience import summarize_episodes, unwrap
 from trainer.stats_db import require_duckdb, write_episodes
 
@@ -212,4 +212,3 @@ def eval_random(env: MettaGridEnv | EnvConfig | GameConfig | str, num_episodes: 
         actions = rng.integers(0, env.single_action_space.n, env.num_agents, dtype=np.int32)
         infos.extend(env.step(actions)[4])
     return _report(infos, num_episodes)
-

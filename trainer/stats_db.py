@@ -83,20 +83,25 @@ def write_episodes(path: str | Path, sims: dict[str, list[dict[str, Any]]], poli
     return eval_id
 
 
-def read_episodes(path: str | Path, where: str = "", params: list[Any] | None = None) -> list[dict[str, Any]]:
-    """The rows of `episodes` (optionally filtered by an SQL `where` with ? parameters), stats decoded; oldest
-    evaluation first, then by sim and episode."""
+def _query(path: str | Path, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+    """The rows of a read-only query on the database at `path`, as dicts."""
     duckdb = require_duckdb()
     if not Path(path).exists():
         raise FileNotFoundError(f"{path}: no such stats database")
     con = duckdb.connect(str(path), read_only=True)
     try:
-        cur = con.execute(f"SELECT * FROM episodes {'WHERE ' + where if where else ''} ORDER BY time, eval_id, sim, episode",
-                          params or [])
+        cur = con.execute(sql, params or [])
         names = [d[0] for d in cur.description]
-        rows = [dict(zip(names, r)) for r in cur.fetchall()]
+        return [dict(zip(names, r)) for r in cur.fetchall()]
     finally:
         con.close()
+
+
+def read_episodes(path: str | Path, where: str = "", params: list[Any] | None = None) -> list[dict[str, Any]]:
+    """The rows of `episodes` (optionally filtered by an SQL `where` with ? parameters), stats decoded; oldest
+    evaluation first, then by sim and episode."""
+    rows = _query(path, f"SELECT * FROM episodes {'WHERE ' + where if where else ''} "
+                        "ORDER BY time, eval_id, sim, episode", params)
     for r in rows:
         r["stats"] = json.loads(r["stats"]) if r["stats"] else {}
     return rows
@@ -104,17 +109,8 @@ def read_episodes(path: str | Path, where: str = "", params: list[Any] | None = 
 
 def summarize_db(path: str | Path) -> list[dict[str, Any]]:
     """Per evaluation and sim: its policy, run and epoch, episodes, mean and std of the return, mean length; oldest first."""
-    duckdb = require_duckdb()
-    if not Path(path).exists():
-        raise FileNotFoundError(f"{path}: no such stats database")
-    con = duckdb.connect(str(path), read_only=True)
-    try:
-        cur = con.execute("""
-            SELECT eval_id, policy_uri, run, epoch, sim, count(*) AS episodes, avg(episode_return) AS mean_return,
-                   coalesce(stddev_pop(episode_return), 0) AS std_return, avg(episode_length) AS mean_length,
-                   min(time) AS time
-            FROM episodes GROUP BY eval_id, policy_uri, run, epoch, sim ORDER BY min(time), eval_id, sim""")
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, r)) for r in cur.fetchall()]
-    finally:
-        con.close()
+    return _query(path, """
+        SELECT eval_id, policy_uri, run, epoch, sim, count(*) AS episodes, avg(episode_return) AS mean_return,
+               coalesce(stddev_pop(episode_return), 0) AS std_return, avg(episode_length) AS mean_length,
+               min(time) AS time
+        FROM episodes GROUP BY eval_id, policy_uri, run, epoch, sim ORDER BY min(time), eval_id, sim""")

@@ -146,7 +146,8 @@ CompiledSpec::CompiledSpec(GameSpec spec) : s(std::move(spec)) {
     return a.dc < b.dc;
   });
 
-  window_rank.assign(offsets.size(), 0);
+  // Each window cell's index in observation order (row-major), folded into the nibble table below.
+  std::vector<uint8_t> window_rank(offsets.size(), 0);
   for (size_t k = 0; k < offsets.size(); ++k) {
     window_rank[(offsets[k].location >> 4) * s.obs_width + (offsets[k].location & 0xF)] = static_cast<uint8_t>(k);
   }

@@ -150,7 +150,6 @@ struct CompiledSpec {
   int num_features = 0;  // grid mode planes
   std::vector<ObsOffset> offsets;  // window cells in observation order
   std::vector<TypeView> type_views;   // per object type
-  std::vector<uint8_t> window_rank;   // per window cell (row-major): its index in `offsets`
   // Occupancy of 4 window columns -> bits in observation order: [row][nibble][16 patterns][mask_words].
   int mask_words = 2;        // 64-bit words of a window bitmask in observation order (2 up to 128 cells, else 4)
   int nibbles_per_row = 0;   // ceil(obs_width / 4)
