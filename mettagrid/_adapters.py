@@ -41,6 +41,18 @@ def resolve_with_overrides(config: "GameConfig | dict[str, Any] | str | Path",
         raise TypeError(f"preset {config!r}: {e}") from e
 
 
+def rebuild(cls: type, kwargs: dict[str, Any]) -> Any:
+    """Unpickles an adapter: a new one built from its constructor arguments (see `reduce`)."""
+    return cls(**kwargs)
+
+
+def reduce(adapter: Any, kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """`__reduce__` of the adapters: rebuilt from constructor arguments (a fresh env, not the same episode),
+    keeping the registry spec that gymnasium.make / make_vec attached."""
+    spec = adapter.__dict__.get("spec")
+    return (rebuild, (type(adapter), kwargs), {"spec": spec} if spec is not None else None)
+
+
 def check_render_mode(render_mode: str | None, modes: list[str]) -> str | None:
     """Raises a clear error for a render mode the adapter does not offer."""
     if render_mode is not None and render_mode not in modes:
@@ -101,7 +113,7 @@ def agent_episode_infos(env: MettaGridEnv, game: int, groups: np.ndarray) -> lis
     """One info dict per agent of a game's last finished episode: its return, length, seed, group and stats."""
     rec = env.episode_record(game)
     group_names = list(env.config.groups)
-    common = {"episode_length": int(rec["length"]), "episode_seed": int(rec["seed"])}
+    common = {"episode_length": int(rec["length"]), "episode_seed": np.uint64(rec["seed"])}
     game_stats = {f"game/{n}": v for n, v in zip(env.game_stat_names, rec["game_stats"].tolist())}
     stat_names = [f"agent/{n}" for n in env.agent_stat_names]
     out = []

@@ -116,6 +116,9 @@ class MettaGridEnv:
             raise ValueError(f"num_threads = {num_threads!r}, expected an integer >= 1")
         if curriculum is not None and not isinstance(curriculum, Curriculum):
             raise TypeError(f"curriculum must be a mettagrid.curriculum.Curriculum, got {type(curriculum).__name__}")
+        if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))
+                                 or not 0 <= seed < 1 << 64):
+            raise ValueError(f"seed = {seed!r}, expected None or an integer in [0, 2**64)")
         self.curriculum = curriculum
         base_name = ""
         if config is None:
@@ -124,6 +127,10 @@ class MettaGridEnv:
                 tasks = curriculum.tasks()
                 base_name, config = next(iter(tasks.items())) if tasks else curriculum.sample(np.random.default_rng(0))
         self.config: GameConfig = resolve_config(config)
+        # What a pickled or copied env is rebuilt from (see __reduce__): the resolved config, not the caller's buffers.
+        self._init_args: dict[str, Any] = {
+            "config": self.config, "num_envs": int(num_envs), "num_threads": int(num_threads), "seed": seed,
+            "render_mode": render_mode, "curriculum": curriculum, "final_observations": bool(final_observations)}
         self.render_mode = render_mode
         self.num_envs = int(num_envs)
         self.agents_per_env = self.config.num_agents
@@ -163,6 +170,17 @@ class MettaGridEnv:
         self._initial_seed = 0 if seed is None else int(seed)
         self._reset_count = 0
         self._reset_core(self._initial_seed)  # a usable state before the first reset()
+
+    # ------------------------------------------------------------ pickling and copying
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles (and copies) as its constructor arguments: the copy is a freshly constructed env.
+
+        The copy has the same config, num_envs, num_threads, seed, render_mode, curriculum (with its state) and
+        final_observations, and buffers of its own; it does not continue the original's episodes (the C++ game
+        state is not carried): reset(seed=s) on both gives the same episodes.
+        """
+        return (_rebuild_env, (self._init_args,))
 
     # ------------------------------------------------------------ buffers
 
@@ -370,7 +388,7 @@ class MettaGridEnv:
             "env": env,
             "episode_return": float(ep["returns"].mean()),
             "episode_length": int(ep["length"]),
-            "episode_seed": int(ep["seed"]),
+            "episode_seed": np.uint64(ep["seed"]),  # 64-bit: np.uint64, never a Python int
         }
         means = ep["agent_stats"].mean(axis=0)
         for name, v in zip(self._agent_stat_names, means):
@@ -451,6 +469,11 @@ class MettaGridEnv:
         if self.render_mode == "rgb_array":
             return _render.render_rgb(config, self.grid_objects(env))
         return _render.render_ansi(config, self.grid_objects(env))
+
+
+def _rebuild_env(args: dict[str, Any]) -> MettaGridEnv:
+    """Unpickles a MettaGridEnv: a new env built from its constructor arguments."""
+    return MettaGridEnv(**args)
 
 
 def _mix(seed: int, k: int) -> int:

@@ -58,6 +58,7 @@ class MettaGridGymEnv(gymnasium.Env):
                              "gymnasium.make_vec (one sub-env per agent), MettaGridVectorEnv, or "
                              "mettagrid.parallel_env")
         self.config: GameConfig = self._env.config
+        self._init_args: dict[str, Any] = {"config": self.config, "render_mode": render_mode}
         self.observation_space = spaces.Box(0, 255, self._env.single_observation_space.shape, dtype=np.uint8)
         self.action_space = spaces.Discrete(int(self._env.single_action_space.n))
         self._clock = _adapters.EpisodeClock(self._env)
@@ -65,6 +66,10 @@ class MettaGridGymEnv(gymnasium.Env):
         self._groups = np.asarray(self._env.grid_objects(0)["agent_group"]).copy()
         self._final_snapshot: dict[str, Any] | None = None
         self._live = False
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles (and copies) as its config and render mode: the copy is a fresh env that needs reset()."""
+        return _adapters.reduce(self, self._init_args)
 
     @property
     def native_env(self) -> MettaGridEnv:
@@ -149,6 +154,8 @@ class MettaGridVectorEnv(VectorEnv):
         self._env = MettaGridEnv(_adapters.resolve_with_overrides(config, preset_options), num_envs=num_envs,
                                  num_threads=num_threads, seed=0, final_observations=True)
         self.config: GameConfig = self._env.config
+        self._init_args: dict[str, Any] = {"config": self.config, "num_envs": num_envs, "num_threads": num_threads,
+                                           "render_mode": render_mode}
         self.num_games = self._env.num_envs
         self.agents_per_game = self._env.agents_per_env
         self.num_envs = self._env.num_agents
@@ -160,6 +167,10 @@ class MettaGridVectorEnv(VectorEnv):
         self._groups = np.zeros((self.num_games, self.agents_per_game), dtype=np.int64)
         self._a32 = np.zeros(self.num_envs, dtype=np.int32)
         self._live = False
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles (and copies) as its constructor arguments: the copy is a fresh vector env that needs reset()."""
+        return _adapters.reduce(self, self._init_args)
 
     @property
     def native_env(self) -> MettaGridEnv:
@@ -231,7 +242,7 @@ class MettaGridVectorEnv(VectorEnv):
             rec = self._env.episode_record(g)
             put("episode_return", rows, rec["returns"], np.float64)
             put("episode_length", rows, int(rec["length"]), np.int64)
-            put("episode_seed", rows, int(rec["seed"]), np.uint64)
+            put("episode_seed", rows, np.uint64(rec["seed"]), np.uint64)
             put("group", rows, group_names[self._groups[g]], object)
             for j, name in enumerate(self._env.agent_stat_names):
                 put(f"agent/{name}", rows, rec["agent_stats"][:, j], np.float64)

@@ -64,6 +64,7 @@ class MettaGridParallelEnv(ParallelEnv):
         self._env = MettaGridEnv(_adapters.resolve_with_overrides(config, preset_options), num_envs=1, seed=0,
                                  final_observations=True)
         self.config: GameConfig = self._env.config
+        self._init_args: dict[str, Any] = {"config": self.config, "render_mode": render_mode, "seed": self._seed}
         self._clock = _adapters.EpisodeClock(self._env)
         n = self._env.num_agents
         self.possible_agents: list[str] = [f"agent_{i}" for i in range(n)]
@@ -108,6 +109,10 @@ class MettaGridParallelEnv(ParallelEnv):
     def native_env(self) -> MettaGridEnv:
         """The native single-game env this adapter drives (for stats and introspection)."""
         return self._env
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickles (and copies) as its config, render mode and seed: the copy is a fresh env that needs reset()."""
+        return _adapters.reduce(self, self._init_args)
 
     # ------------------------------------------------------------ the ParallelEnv API
 

@@ -63,7 +63,7 @@ def write_episodes(path: str | Path, sims: dict[str, list[dict[str, Any]]], poli
             stats = {key: v for key, v in info.items() if isinstance(v, (int, float)) and not isinstance(v, bool)
                      and key not in ("env", "episode_seed", "episode_return", "episode_length")}
             rows.append((eval_id, now, policy_uri, run, epoch, agent_step, sim, info.get("task") or None, k,
-                         info.get("episode_seed"), float(info["episode_return"]), int(info["episode_length"]),
+                         None if info.get("episode_seed") is None else int(info["episode_seed"]), float(info["episode_return"]), int(info["episode_length"]),
                          json.dumps(stats)))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
