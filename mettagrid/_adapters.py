@@ -8,8 +8,10 @@ know in advance: before a step that will end a game's episode they keep a copy o
 
 from __future__ import annotations
 
+import functools
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 from gymnasium import spaces
@@ -39,6 +41,25 @@ def resolve_with_overrides(config: "GameConfig | dict[str, Any] | str | Path",
         return make_config(config, **overrides)
     except TypeError as e:
         raise TypeError(f"preset {config!r}: {e}") from e
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def serialized(method: _F) -> _F:
+    """Runs an adapter method under the adapter's lock (one call at a time when several threads share it)."""
+
+    @functools.wraps(method)
+    def locked(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked  # type: ignore[return-value]
+
+
+def new_lock() -> threading.RLock:
+    """The lock that `serialized` methods of an adapter take."""
+    return threading.RLock()
 
 
 def rebuild(cls: type, kwargs: dict[str, Any]) -> Any:

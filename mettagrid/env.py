@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -127,6 +128,9 @@ class MettaGridEnv:
                 tasks = curriculum.tasks()
                 base_name, config = next(iter(tasks.items())) if tasks else curriculum.sample(np.random.default_rng(0))
         self.config: GameConfig = resolve_config(config)
+        # Calls from several Python threads are serialized: this lock covers the Python state (tasks, infos, seeds),
+        # and the core takes a lock of its own in every call (it releases the GIL while it steps).
+        self._lock = threading.RLock()
         # What a pickled or copied env is rebuilt from (see __reduce__): the resolved config, not the caller's buffers.
         self._init_args: dict[str, Any] = {
             "config": self.config, "num_envs": int(num_envs), "num_threads": int(num_threads), "seed": seed,
@@ -222,26 +226,28 @@ class MettaGridEnv:
 
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
         """Starts new episodes in every game; game i is seeded from (seed, i). Returns (observations, infos)."""
-        if seed is None:
-            seed = self._initial_seed if self._reset_count == 0 else _mix(self._initial_seed, self._reset_count)
-        self._reset_count += 1
-        self._reset_core(int(seed) & 0xFFFFFFFFFFFFFFFF)
-        self.infos = []
-        return self.observations, []
+        with self._lock:
+            if seed is None:
+                seed = self._initial_seed if self._reset_count == 0 else _mix(self._initial_seed, self._reset_count)
+            self._reset_count += 1
+            self._reset_core(int(seed) & 0xFFFFFFFFFFFFFFFF)
+            self.infos = []
+            return self.observations, []
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
         """Steps every game with one action per agent row; returns views of the env's buffers and infos."""
         if (type(actions) is not np.ndarray or actions.dtype != np.int32 or actions.shape != self._actions_shape
                 or not actions.flags.c_contiguous):
             actions = self._check_actions(actions)
-        ended = self._core.step(actions)
-        if ended:
-            self.infos = [self._episode_info(i) for i in ended]
-            if self.curriculum is not None or any(self._pending[i] is not None for i in ended):
-                self._after_episodes(ended, self.infos)
-        else:
-            self.infos = []
-        return self.observations, self.rewards, self.terminals, self.truncations, self.infos
+        with self._lock:
+            ended = self._core.step(actions)
+            if ended:
+                self.infos = [self._episode_info(i) for i in ended]
+                if self.curriculum is not None or any(self._pending[i] is not None for i in ended):
+                    self._after_episodes(ended, self.infos)
+            else:
+                self.infos = []
+            return self.observations, self.rewards, self.terminals, self.truncations, self.infos
 
     def _check_actions(self, actions: Any) -> np.ndarray:
         arr = actions if isinstance(actions, np.ndarray) else np.asarray(actions)
@@ -314,7 +320,8 @@ class MettaGridEnv:
             if name is None and isinstance(config, str) and config in PRESETS:
                 name = config
             task = Task("" if name is None else str(name), resolve_config(config))
-        self._queue(int(env_index), task)
+        with self._lock:
+            self._queue(int(env_index), task)
 
     def game_config(self, env: int = 0) -> GameConfig:
         """The config of a game's current episode."""
@@ -414,8 +421,9 @@ class MettaGridEnv:
 
     def episode_stats(self, env: int = 0) -> dict[str, Any]:
         """The running stats of a game's current episode, by name."""
-        live = self._core.live_stats(env)
-        names = self._current[env][1].game_stat_names
+        with self._lock:
+            live = self._core.live_stats(env)
+            names = self._current[env][1].game_stat_names
         return {"agent": {n: live["agent_stats"][:, i] for i, n in enumerate(self._agent_stat_names)},
                 "game": {n: float(v) for n, v in zip(names, live["game_stats"])}}
 
@@ -465,10 +473,11 @@ class MettaGridEnv:
         """ANSI text (render_mode 'ansi' or None) or an RGB image ('rgb_array') of one game."""
         from mettagrid import render as _render
 
-        config = self.game_config(env)
+        with self._lock:
+            config, snap = self.game_config(env), self.grid_objects(env)
         if self.render_mode == "rgb_array":
-            return _render.render_rgb(config, self.grid_objects(env))
-        return _render.render_ansi(config, self.grid_objects(env))
+            return _render.render_rgb(config, snap)
+        return _render.render_ansi(config, snap)
 
 
 def _rebuild_env(args: dict[str, Any]) -> MettaGridEnv:

@@ -51,6 +51,7 @@ class MettaGridGymEnv(gymnasium.Env):
         **preset_options: Any,
     ) -> None:
         self.render_mode = _adapters.check_render_mode(render_mode, self.metadata["render_modes"])
+        self._lock = _adapters.new_lock()
         self._env = MettaGridEnv(_adapters.resolve_with_overrides(config, preset_options), num_envs=1, seed=0,
                                  final_observations=True)
         if self._env.num_agents != 1:
@@ -80,6 +81,7 @@ class MettaGridGymEnv(gymnasium.Env):
         """The meaning of each action index (noop is 0)."""
         return self._env.action_names()
 
+    @_adapters.serialized
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Starts an episode; `seed` fully determines it. `options` is accepted and unused."""
@@ -95,6 +97,7 @@ class MettaGridGymEnv(gymnasium.Env):
             self.render()
         return self._env.observations[0].copy(), {}
 
+    @_adapters.serialized
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         """Steps the game with the agent's action; returns (observation, reward, terminated, truncated, info)."""
         if not self._live:
@@ -123,6 +126,7 @@ class MettaGridGymEnv(gymnasium.Env):
             self.render()
         return obs, float(rewards[0]), bool(terminals[0]), bool(truncations[0]), info
 
+    @_adapters.serialized
     def render(self) -> Any:
         """Text ("ansi"), an RGB image ("rgb_array"), or text printed to the terminal ("human", returns None)."""
         if self.render_mode is None:
@@ -151,6 +155,7 @@ class MettaGridVectorEnv(VectorEnv):
         **preset_options: Any,
     ) -> None:
         self.render_mode = _adapters.check_render_mode(render_mode, self.metadata["render_modes"])
+        self._lock = _adapters.new_lock()
         self._env = MettaGridEnv(_adapters.resolve_with_overrides(config, preset_options), num_envs=num_envs,
                                  num_threads=num_threads, seed=0, final_observations=True)
         self.config: GameConfig = self._env.config
@@ -181,6 +186,7 @@ class MettaGridVectorEnv(VectorEnv):
         """The meaning of each action index (noop is 0)."""
         return self._env.action_names()
 
+    @_adapters.serialized
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
         """Starts new episodes in every game (game i seeded from (seed, i)); `options` is accepted and unused."""
@@ -197,6 +203,7 @@ class MettaGridVectorEnv(VectorEnv):
         self._live = True
         return self._env.observations.copy(), {}
 
+    @_adapters.serialized
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, dict[str, Any]]:
         """Steps every game with one action per sub-env; finished games restart in the same step."""
         if not self._live:
@@ -254,6 +261,7 @@ class MettaGridVectorEnv(VectorEnv):
             final_info[f"_{key}"] = mask.copy()
         return {"final_obs": final_obs, "_final_obs": mask.copy(), "final_info": final_info, "_final_info": mask}
 
+    @_adapters.serialized
     def render(self) -> tuple[Any, ...] | None:
         """One picture per game: text ("ansi") or an RGB image ("rgb_array")."""
         if self.render_mode is None:

@@ -60,6 +60,7 @@ class MettaGridParallelEnv(ParallelEnv):
         **preset_options: Any,
     ) -> None:
         self.render_mode = _adapters.check_render_mode(render_mode, self.metadata["render_modes"])
+        self._lock = _adapters.new_lock()
         self._seed = _adapters.check_seed(seed, "parallel_env")
         self._env = MettaGridEnv(_adapters.resolve_with_overrides(config, preset_options), num_envs=1, seed=0,
                                  final_observations=True)
@@ -116,6 +117,7 @@ class MettaGridParallelEnv(ParallelEnv):
 
     # ------------------------------------------------------------ the ParallelEnv API
 
+    @_adapters.serialized
     def reset(self, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
         """Starts an episode; `seed` fully determines it. `options` is accepted and unused."""
@@ -144,6 +146,7 @@ class MettaGridParallelEnv(ParallelEnv):
             self.render()
         return dict(zip(self.agents, obs)), infos
 
+    @_adapters.serialized
     def step(self, actions: dict[str, Any]) -> tuple[dict[str, np.ndarray], dict[str, float], dict[str, bool],
                                                      dict[str, bool], dict[str, dict[str, Any]]]:
         """Steps every live agent with its action; returns dicts of observations, rewards, dones and infos."""
@@ -193,10 +196,12 @@ class MettaGridParallelEnv(ParallelEnv):
                                  f"0 <= action < {n}")
         return [int(np.asarray(v).reshape(())) for v in values]
 
+    @_adapters.serialized
     def state(self) -> np.ndarray:
         """The whole map as uint8 channels x height x width (see `state_space`; channels in the docs)."""
         return _adapters.global_state(self.config, self._snapshot())
 
+    @_adapters.serialized
     def render(self) -> Any:
         """Text ("ansi"), an RGB image ("rgb_array"), or text printed to the terminal ("human", returns None)."""
         if self.render_mode is None:

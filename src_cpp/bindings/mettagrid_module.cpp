@@ -7,6 +7,7 @@
 #include <nanobind/stl/vector.h>
 
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 
@@ -40,7 +41,24 @@ void check_buffer(const char* name, const Buffer<T>& buf, size_t expected) {
   }
 }
 
-// A VecEnv that also holds the caller's buffers, so they live as long as it writes into them.
+// Serializes the calls on one env from several Python threads. The mutex is never waited for while holding the
+// GIL (a thread holding the mutex may be waiting to get the GIL back): try it first, and otherwise release the
+// GIL while waiting. A holder of the mutex may then wait for the GIL, never the other way round.
+class EnvLock {
+ public:
+  explicit EnvLock(std::mutex& mutex) : lock_(mutex, std::try_to_lock) {
+    if (!lock_.owns_lock()) {
+      nb::gil_scoped_release release;
+      lock_.lock();
+    }
+  }
+
+ private:
+  std::unique_lock<std::mutex> lock_;
+};
+
+// A VecEnv that also holds the caller's buffers, so they live as long as it writes into them. Every method takes
+// the env's lock, so one env called from several threads is used by one call at a time.
 class PyVecEnv {
  public:
   PyVecEnv(const GameSpec& spec, int num_envs, int num_threads)
@@ -48,6 +66,7 @@ class PyVecEnv {
 
   void set_buffers(Buffer<uint8_t> obs, Buffer<float> rewards, Buffer<bool> terminals, Buffer<bool> truncations,
                    std::optional<Buffer<uint8_t>> final_obs) {
+    EnvLock guard(mutex_);
     const size_t rows = static_cast<size_t>(env_.num_envs()) * env_.spec().s.num_agents;
     check_buffer("observations", obs, rows * env_.obs_size());
     check_buffer("rewards", rewards, rows);
@@ -65,12 +84,14 @@ class PyVecEnv {
   }
 
   void reset(uint64_t seed) {
+    EnvLock guard(mutex_);
     require_buffers();
     nb::gil_scoped_release release;
     env_.reset(seed);
   }
 
   nb::list step(Buffer<const int32_t> actions) {
+    EnvLock guard(mutex_);
     require_buffers();
     const size_t rows = static_cast<size_t>(env_.num_envs()) * env_.spec().s.num_agents;
     check_buffer("actions", actions, rows);
@@ -86,6 +107,13 @@ class PyVecEnv {
     return ended;
   }
 
+  // Runs f(game i) under the env's lock.
+  template <typename F>
+  auto with_game(int i, F f) {
+    EnvLock guard(mutex_);
+    return f(game(i));
+  }
+
   mettagrid::Game& game(int i) {
     if (i < 0 || i >= env_.num_envs()) {
       throw std::out_of_range("env index " + std::to_string(i) + " is out of range [0, " +
@@ -95,6 +123,7 @@ class PyVecEnv {
   }
 
   nb::dict episode(int i) {
+    EnvLock guard(mutex_);
     const auto& rec = game(i).last_episode();
     const size_t n = static_cast<size_t>(env_.spec().s.num_agents);
     nb::dict d;
@@ -108,9 +137,13 @@ class PyVecEnv {
     return d;
   }
 
-  void set_next_spec(int i, std::shared_ptr<CompiledSpec> spec) { game(i).set_next_spec(std::move(spec)); }
+  void set_next_spec(int i, std::shared_ptr<CompiledSpec> spec) {
+    EnvLock guard(mutex_);
+    game(i).set_next_spec(std::move(spec));
+  }
 
   nb::dict live_stats(int i) {
+    EnvLock guard(mutex_);
     auto& g = game(i);
     const size_t n = static_cast<size_t>(env_.spec().s.num_agents);
     nb::dict d;
@@ -120,6 +153,7 @@ class PyVecEnv {
   }
 
   nb::dict snapshot(int i) {
+    EnvLock guard(mutex_);
     const auto sn = game(i).snapshot();
     const size_t n = sn.agent_r.size(), m = sn.obj_type.size(), items = static_cast<size_t>(env_.spec().num_items);
     nb::dict d;
@@ -154,6 +188,7 @@ class PyVecEnv {
     if (!has_buffers_) throw std::runtime_error("set_buffers() must be called before reset() or step()");
   }
 
+  std::mutex mutex_;
   VecEnv env_;
   bool has_buffers_ = false;
   Buffer<uint8_t> obs_, final_obs_;
@@ -284,13 +319,13 @@ NB_MODULE(_core, m) {
       .def("set_next_spec", &PyVecEnv::set_next_spec, "env"_a, "spec"_a,
            "Gives a game a compiled spec for its next episode (started by reset() or by an auto-reset); it stays "
            "in use after that. Raises ValueError naming the first incompatible field.")
-      .def("game_stat_names_of", [](PyVecEnv& self, int i) { return self.game(i).spec().game_stats; }, "env"_a,
+      .def("game_stat_names_of", [](PyVecEnv& self, int i) { return self.with_game(i, [](mettagrid::Game& g) { return g.spec().game_stats; }); }, "env"_a,
            "The game stat names of a game's current spec.")
       .def("live_stats", &PyVecEnv::live_stats, "env"_a, "The running stats of a game's current episode.")
       .def("snapshot", &PyVecEnv::snapshot, "env"_a, "Positions, orientations and inventories of a game.")
-      .def("current_step", [](PyVecEnv& self, int i) { return self.game(i).current_step(); }, "env"_a)
-      .def("episode_max_steps", [](PyVecEnv& self, int i) { return self.game(i).episode_max_steps(); }, "env"_a)
-      .def("episode_seed", [](PyVecEnv& self, int i) { return self.game(i).episode_seed(); }, "env"_a)
+      .def("current_step", [](PyVecEnv& self, int i) { return self.with_game(i, [](mettagrid::Game& g) { return g.current_step(); }); }, "env"_a)
+      .def("episode_max_steps", [](PyVecEnv& self, int i) { return self.with_game(i, [](mettagrid::Game& g) { return g.episode_max_steps(); }); }, "env"_a)
+      .def("episode_seed", [](PyVecEnv& self, int i) { return self.with_game(i, [](mettagrid::Game& g) { return g.episode_seed(); }); }, "env"_a)
       .def_prop_ro("num_envs", [](PyVecEnv& self) { return self.env().num_envs(); })
       .def_prop_ro("num_threads", [](PyVecEnv& self) { return self.env().num_threads(); })
       .def_prop_ro("obs_size", [](PyVecEnv& self) { return self.env().obs_size(); })

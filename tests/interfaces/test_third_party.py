@@ -253,3 +253,34 @@ def test_multiprocessing_spawn_pickles_the_env() -> None:
     with ctx.Pool(1) as pool:
         child = pool.apply(_step_in_child, (env, 40))
     assert child == _step_in_child(env, 40)
+
+
+def test_adapters_serialize_calls_from_threads() -> None:
+    """Two threads stepping one adapter: calls run one at a time, every step is counted once."""
+    import threading
+
+    venv = gymnasium.make_vec("mettagrid/Teams-v0", num_envs=2, max_steps=500)
+    pz = mettagrid.parallel_env("teams", max_steps=500, seed=0)
+    venv.reset(seed=0)
+    pz.reset()
+    acts = np.ones(venv.num_envs, dtype=np.int64)
+    errors: list[BaseException] = []
+
+    def work(k: int) -> None:
+        try:
+            for _ in range(100):
+                venv.step(acts)
+                if k:
+                    pz.step(dict.fromkeys(pz.possible_agents, 1))
+                else:
+                    assert pz.state().shape[0] > 0
+        except BaseException as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and not any(t.is_alive() for t in threads)
+    assert venv.native_env.current_step(0) == 200 and pz.native_env.current_step(0) == 100
