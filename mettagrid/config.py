@@ -28,9 +28,17 @@ __all__ = [
     "RandomMapBuilder",
     "RoomGridMapBuilder",
     "WallConfig",
+    "MAX_CONFIG_BYTES",
+    "MAX_CONFIG_NODES",
     "default_objects",
     "load_config",
+    "load_yaml",
 ]
+
+# Limits on config files: their size, and how many values their YAML expands to (aliases repeat whole subtrees,
+# so a few hundred bytes can otherwise expand to gigabytes).
+MAX_CONFIG_BYTES = 16 * 1024 * 1024
+MAX_CONFIG_NODES = 1_000_000
 
 DEFAULT_ITEMS: list[str] = [
     "ore_red",
@@ -472,6 +480,58 @@ class GameConfig(_Model):
         return load_config(path)
 
 
+def _expanded_size(root: yaml.Node, where: str) -> int:
+    """How many nodes a composed YAML document expands to (aliases counted at every use), without expanding it."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            kids = _children(node)
+            sizes[key] = min(1 + sum(sizes[id(k)] for k in kids), MAX_CONFIG_NODES + 1)
+            if sizes[key] > MAX_CONFIG_NODES:
+                raise ValueError(f"{where}: the YAML expands to more than {MAX_CONFIG_NODES:,} values (aliases "
+                                 "repeating large parts?); configs are limited to that")
+            continue
+        if key in sizes:
+            continue
+        if key in on_path:
+            raise ValueError(f"{where}: the YAML contains a recursive alias (a value that contains itself)")
+        on_path.add(key)
+        stack.append((node, True))
+        stack.extend((k, False) for k in _children(node) if id(k) not in sizes)
+    return sizes[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def load_yaml(text: str, where: str = "config") -> Any:
+    """Parses YAML safely and within limits: at most MAX_CONFIG_BYTES of text expanding to at most
+    MAX_CONFIG_NODES values; ValueError naming `where` otherwise (also for invalid YAML)."""
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ValueError(f"{where}: {len(text):,} characters, more than the {MAX_CONFIG_BYTES:,} a config may have")
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _expanded_size(node, where)
+        return loader.construct_document(node)
+    except yaml.YAMLError as e:
+        raise ValueError(f"{where}: invalid YAML: {e}") from None
+    finally:
+        loader.dispose()
+
+
 def load_config(source: "str | Path | dict[str, Any] | GameConfig") -> GameConfig:
     """Loads a GameConfig from a dict, a YAML/JSON file path, or returns a GameConfig as is."""
     if isinstance(source, GameConfig):
@@ -479,8 +539,16 @@ def load_config(source: "str | Path | dict[str, Any] | GameConfig") -> GameConfi
     if isinstance(source, dict):
         return GameConfig.model_validate(source)
     path = Path(source)
+    if path.is_file() and path.stat().st_size > MAX_CONFIG_BYTES:
+        raise ValueError(f"{path}: {path.stat().st_size:,} bytes, more than the {MAX_CONFIG_BYTES:,} a config may have")
     text = path.read_text()
-    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: invalid JSON: {e}") from None
+    else:
+        data = load_yaml(text, str(path))
     if isinstance(data, dict) and "game" in data and len(data) == 1:
         data = data["game"]
     return GameConfig.model_validate(data or {})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from pathlib import Path
@@ -33,7 +34,11 @@ def _with_puffer_base(cls: type) -> type:
         _PUFFER_SUBCLASSES[cls] = sub
     return sub
 
-__all__ = ["MettaGridEnv", "feature_spec", "resolve_config"]
+__all__ = ["MAX_ENV_BYTES", "MettaGridEnv", "env_memory_bytes", "feature_spec", "resolve_config"]
+
+# The most memory one env's buffers and games may need (observation buffers, maps and per-agent state); a larger
+# env fails with MemoryError before anything is allocated. METTAGRID_MAX_ENV_BYTES overrides it.
+MAX_ENV_BYTES: int = int(os.environ.get("METTAGRID_MAX_ENV_BYTES", 16 * 1024**3))
 
 _BASE_FEATURES: list[tuple[str, int, float]] = [
     ("type_id", 0, 255.0),
@@ -49,6 +54,7 @@ _BASE_FEATURES: list[tuple[str, int, float]] = [
     ("last_reward", 10, 100.0),
 ]
 INVENTORY_FEATURE_BASE = 16
+_MAX_UNNAMED = 32  # compiled unnamed configs kept for reuse (named tasks are kept for the env's life)
 
 
 def feature_spec(config: GameConfig) -> dict[str, dict[str, float | int]]:
@@ -57,6 +63,22 @@ def feature_spec(config: GameConfig) -> dict[str, dict[str, float | int]]:
     for i, item in enumerate(config.inventory_item_names):
         spec[f"inv:{item}"] = {"id": INVENTORY_FEATURE_BASE + i, "normalization": 100.0}
     return spec
+
+
+def env_memory_bytes(config: GameConfig, num_envs: int, final_observations: bool = False) -> dict[str, int]:
+    """An upper estimate of the memory an env of `num_envs` games of `config` allocates, by part, in bytes."""
+    from mettagrid.config import _map_size
+
+    if config.obs_mode == "grid":
+        per_row = (INVENTORY_FEATURE_BASE + len(config.inventory_item_names)) * config.obs_height * config.obs_width
+    else:
+        per_row = config.num_observation_tokens * 3
+    rows = num_envs * config.num_agents
+    h, w = _map_size(config.map_builder)
+    items = len(config.inventory_item_names)
+    return {"observations": rows * per_row * (2 if final_observations else 1),
+            "agents": rows * (64 + 16 * items + 8 * (64 + 8 * items)),  # state, inventories and stats per agent
+            "maps": num_envs * h * w * 16}
 
 
 def resolve_config(config: "GameConfig | dict[str, Any] | str | Path") -> GameConfig:
@@ -128,6 +150,12 @@ class MettaGridEnv:
                 tasks = curriculum.tasks()
                 base_name, config = next(iter(tasks.items())) if tasks else curriculum.sample(np.random.default_rng(0))
         self.config: GameConfig = resolve_config(config)
+        need = env_memory_bytes(self.config, int(num_envs), bool(final_observations))
+        if sum(need.values()) > MAX_ENV_BYTES:
+            parts = ", ".join(f"{k} {v / 1024**3:.2f} GiB" for k, v in need.items())
+            raise MemoryError(f"num_envs={num_envs} games of this config need about {sum(need.values()) / 1024**3:.1f}"
+                              f" GiB ({parts}), more than the limit of {MAX_ENV_BYTES / 1024**3:.1f} GiB "
+                              "(set METTAGRID_MAX_ENV_BYTES to raise it)")
         # Calls from several Python threads are serialized: this lock covers the Python state (tasks, infos, seeds),
         # and the core takes a lock of its own in every call (it releases the GIL while it steps).
         self._lock = threading.RLock()
@@ -141,6 +169,7 @@ class MettaGridEnv:
         self.num_agents = self.num_envs * self.agents_per_env
         self._compile_count = 0
         self._compiled: dict[Any, tuple[GameConfig, Any]] = {}
+        self._unnamed: list[Any] = []  # cache keys of unnamed configs, oldest first (at most _MAX_UNNAMED kept)
         self._base = Task(base_name, self.config)
         base_spec = self._compile(self._base)
         self._base_spec = base_spec
@@ -354,6 +383,10 @@ class MettaGridEnv:
             except ValueError as e:
                 raise ValueError(f"task {task.name or '(unnamed)'!r}: {e}") from None
         self._compiled[key] = (task.config, compiled)
+        if not task.name:
+            self._unnamed.append(key)
+            if len(self._unnamed) > _MAX_UNNAMED:  # games still playing an evicted config keep their own reference
+                self._compiled.pop(self._unnamed.pop(0), None)
         return compiled
 
     def _queue(self, env: int, task: Task) -> None:

@@ -126,6 +126,9 @@ class PyVecEnv {
     EnvLock guard(mutex_);
     const auto& rec = game(i).last_episode();
     const size_t n = static_cast<size_t>(env_.spec().s.num_agents);
+    if (rec.returns.size() != n || rec.agent_stats.size() != n * env_.spec().agent_stats.size()) {
+      throw std::invalid_argument("game " + std::to_string(i) + " has not finished an episode yet");
+    }
     nb::dict d;
     d["length"] = rec.length;
     d["seed"] = rec.seed;

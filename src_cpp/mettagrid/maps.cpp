@@ -116,8 +116,11 @@ void map_size(const CompiledSpec& spec, int node, int* height, int* width) {
     rh = std::max(rh, h);
     rw = std::max(rw, w);
   }
-  *height = m.rows * rh + (m.rows + 1) * m.spacing;
-  *width = m.cols * rw + (m.cols + 1) * m.spacing;
+  // In 64 bits and saturated just past the largest map, so nested grids cannot overflow an int.
+  const int64_t h = static_cast<int64_t>(m.rows) * rh + (static_cast<int64_t>(m.rows) + 1) * m.spacing;
+  const int64_t w = static_cast<int64_t>(m.cols) * rw + (static_cast<int64_t>(m.cols) + 1) * m.spacing;
+  *height = static_cast<int>(std::min<int64_t>(h, int64_t{kMaxMapSide} + 1));
+  *width = static_cast<int>(std::min<int64_t>(w, int64_t{kMaxMapSide} + 1));
 }
 
 MapGrid build_map(const CompiledSpec& spec, int node, uint64_t seed) {
