@@ -5,7 +5,7 @@ from typing import Any
 from mettagrid.config import GameConfig, load_config
 from mettagrid.env import MettaGridEnv, feature_spec
 from mettagrid.gym_env import MettaGridGymEnv, MettaGridVectorEnv
-from mettagrid.presets import PRESETS, arena, arena_combat, make_config, navigation, teams
+from mettagrid.presets import PRESETS, arena, arena_combat, make_config, navigation, navigation_maze, teams
 from mettagrid.registration import ENV_IDS, register_envs
 
 __all__ = [
@@ -23,6 +23,7 @@ __all__ = [
     "load_config",
     "make_config",
     "navigation",
+    "navigation_maze",
     "parallel_env",
     "teams",
 ]

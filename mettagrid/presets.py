@@ -17,7 +17,7 @@ from mettagrid.config import (
     default_objects,
 )
 
-__all__ = ["PRESETS", "arena", "arena_combat", "make_config", "navigation", "teams"]
+__all__ = ["PRESETS", "arena", "arena_combat", "make_config", "navigation", "navigation_maze", "teams"]
 
 
 def navigation(
@@ -49,6 +49,11 @@ def navigation(
         agent=AgentConfig(rewards=AgentRewards(inventory={"heart": 1.0})),
         map_builder=builder,
     )
+
+
+def navigation_maze(num_agents: int = 1, size: int = 15, num_altars: int = 3, max_steps: int = 200) -> GameConfig:
+    """Navigation in a maze: the altars are out of sight, so memory matters (`navigation(layout="maze")`)."""
+    return navigation(num_agents=num_agents, layout="maze", size=size, num_altars=num_altars, max_steps=max_steps)
 
 
 def _arena_room(extra: dict[str, int] | None = None) -> RandomMapBuilder:
@@ -104,6 +109,7 @@ def teams(agents_per_team: int = 4, group_reward_pct: float = 0.5, max_steps: in
 
 PRESETS: dict[str, Callable[..., GameConfig]] = {
     "navigation": navigation,
+    "navigation_maze": navigation_maze,
     "arena": arena,
     "arena_combat": arena_combat,
     "teams": teams,

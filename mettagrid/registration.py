@@ -4,7 +4,7 @@
 id                                      game                                       agents  gymnasium.make
 ======================================  =========================================  ======  ===================
 ``mettagrid/Navigation-v0``             ``navigation()``: find altars in a room       1    gymnasium.Env
-``mettagrid/NavigationMaze-v0``         ``navigation(layout="maze")``                 1    gymnasium.Env
+``mettagrid/NavigationMaze-v0``         ``navigation_maze()``: find altars in a maze  1    gymnasium.Env
 ``mettagrid/Arena-v0``                  ``arena()``: 4 rooms, mine → battery → heart 24    make_vec only
 ``mettagrid/ArenaCombat-v0``            ``arena_combat()``: the arena with lasers    24    make_vec only
 ``mettagrid/Teams-v0``                  ``teams()``: red vs blue, shared rewards      8    make_vec only
@@ -41,8 +41,7 @@ class EnvId:
 ENV_IDS: dict[str, EnvId] = {
     "mettagrid/Navigation-v0": EnvId("navigation", 1, "One agent finds altars (a heart each, reward 1) in a 15 x 15 "
                                      "room with walls; 200 steps."),
-    "mettagrid/NavigationMaze-v0": EnvId("navigation", 1, "One agent finds altars in a 15 x 15 maze; 200 steps.",
-                                         {"layout": "maze"}),
+    "mettagrid/NavigationMaze-v0": EnvId("navigation_maze", 1, "One agent finds altars in a 15 x 15 maze; 200 steps."),
     "mettagrid/Arena-v0": EnvId("arena", 24, "24 agents in 4 rooms of 25 x 25: mine ore, make batteries, turn them "
                                 "into hearts at altars; 1000 steps."),
     "mettagrid/ArenaCombat-v0": EnvId("arena_combat", 24, "The arena plus a lasery and an armory per room; attacks "

@@ -7,18 +7,16 @@
     rollout(experience, agent); compute_advantages(experience); train_ppo(agent, optimizer, experience)
 
 `python -m trainer.train <recipe> run=<name>` runs the full loop (trainer/train.py).
+
+The configs, recipes and `make_environment` need no more than mettagrid; the names built on PyTorch are imported
+on first use, so a missing `train` extra (torch, safetensors, rich) is one clear error naming it.
 """
 
-from trainer.checkpoint import (
-    CheckpointError,
-    latest_checkpoint,
-    load_checkpoint,
-    load_policy,
-    parse_uri,
-    policy_uri,
-    resolve_uri,
-    save_checkpoint,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from trainer.config import (
     AgentModelConfig,
     CheckpointConfig,
@@ -32,45 +30,67 @@ from trainer.config import (
     apply_overrides,
 )
 from trainer.env import make_environment
-from trainer.evaluate import eval_policy, eval_random, evaluate_policy_suite, policy_actor, save_replay
-from trainer.experience import Experience, make_experience_manager, rollout
-from trainer.optim import make_optimizer
-from trainer.policies import Policy, make_agent
-from trainer.ppo import compute_advantages, train_ppo
 from trainer.recipes import get_recipe
 
-__all__ = [
+if TYPE_CHECKING:
+    from trainer.checkpoint import (
+        CheckpointError,
+        latest_checkpoint,
+        load_checkpoint,
+        load_policy,
+        parse_uri,
+        policy_uri,
+        resolve_uri,
+        save_checkpoint,
+    )
+    from trainer.evaluate import eval_policy, eval_random, evaluate_policy_suite, policy_actor, save_replay
+    from trainer.experience import Experience, make_experience_manager, rollout
+    from trainer.optim import make_optimizer
+    from trainer.policies import Policy, make_agent
+    from trainer.ppo import compute_advantages, train_ppo
+
+# name -> the module that defines it, for the names that need torch (imported by __getattr__ on first use)
+_TORCH_NAMES = {
+    **dict.fromkeys(["CheckpointError", "latest_checkpoint", "load_checkpoint", "load_policy", "parse_uri",
+                     "policy_uri", "resolve_uri", "save_checkpoint"], "trainer.checkpoint"),
+    **dict.fromkeys(["eval_policy", "eval_random", "evaluate_policy_suite", "policy_actor", "save_replay"],
+                    "trainer.evaluate"),
+    **dict.fromkeys(["Experience", "make_experience_manager", "rollout"], "trainer.experience"),
+    "make_optimizer": "trainer.optim",
+    **dict.fromkeys(["Policy", "make_agent"], "trainer.policies"),
+    **dict.fromkeys(["compute_advantages", "train_ppo"], "trainer.ppo"),
+}
+
+__all__ = sorted([
     "AgentModelConfig",
     "CheckpointConfig",
-    "CheckpointError",
     "ConfigError",
     "EnvConfig",
-    "Experience",
     "ExperienceConfig",
     "OptimizerConfig",
     "PPOConfig",
-    "Policy",
     "SimulationConfig",
     "TrainerConfig",
     "apply_overrides",
-    "compute_advantages",
-    "eval_policy",
-    "eval_random",
-    "evaluate_policy_suite",
     "get_recipe",
-    "latest_checkpoint",
-    "load_checkpoint",
-    "load_policy",
-    "make_agent",
     "make_environment",
-    "make_experience_manager",
-    "make_optimizer",
-    "parse_uri",
-    "policy_actor",
-    "policy_uri",
-    "resolve_uri",
-    "rollout",
-    "save_checkpoint",
-    "save_replay",
-    "train_ppo",
-]
+    *_TORCH_NAMES,
+])
+
+
+def __getattr__(name: str) -> Any:
+    """Imports a name built on PyTorch on first use (an ImportError naming the `train` extra if torch is missing)."""
+    module = _TORCH_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'trainer' has no attribute {name!r}")
+    from trainer.extras import require_train_extra
+
+    require_train_extra()
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups find it directly
+    return value
+
+
+def __dir__() -> list[str]:
+    """The module's names, the lazily imported ones included."""
+    return sorted(set(globals()) | set(_TORCH_NAMES))

@@ -223,8 +223,9 @@ def load_checkpoint(agent: nn.Module, uri: str | Path, optimizer: Any = None) ->
     mine: PolicySpec = policy.spec
     problems = []
     if saved.config != mine.config:
-        diff = {k: (v, getattr(mine.config, k)) for k, v in saved.config.model_dump().items() if getattr(mine.config, k) != v}
-        problems.append(f"architecture differs (checkpoint vs policy: {diff})")
+        diff = ", ".join(f"agent.{k} {v!r} vs {getattr(mine.config, k)!r}"
+                         for k, v in saved.config.model_dump().items() if getattr(mine.config, k) != v)
+        problems.append(f"architecture differs (the checkpoint's vs this policy's: {diff})")
     if saved.obs_shape != mine.obs_shape or saved.obs_window != mine.obs_window:
         problems.append(f"observation spec differs ({saved.obs_shape}/{saved.obs_window} vs {mine.obs_shape}/{mine.obs_window})")
     if saved.num_actions != mine.num_actions:

@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import to_jsonable_python
 
 __all__ = [
     "AgentModelConfig",
@@ -331,15 +332,21 @@ def _type_name(tp: Any) -> str:
     return tp_str or str(tp).replace("typing.", "")
 
 
-def config_help(model: type[BaseModel] = TrainerConfig, prefix: str = "") -> list[tuple[str, str, str, str]]:
-    """(dotted key, type, default, description) for every field, recursing into nested configs."""
+def config_help(model: type[BaseModel] | BaseModel = TrainerConfig, prefix: str = "") -> list[tuple[str, str, str, str]]:
+    """(dotted key, type, default, description) for every field, recursing into nested configs; given a config
+    instance (e.g. a recipe's TrainerConfig) instead of a class, its values are the defaults shown."""
+    instance = model if isinstance(model, BaseModel) else None
+    cls = type(model) if isinstance(model, BaseModel) else model
     rows: list[tuple[str, str, str, str]] = []
-    for name, field in model.model_fields.items():
+    for name, field in cls.model_fields.items():
         key = f"{prefix}{name}"
         sub = _model_class(field.annotation)
+        if instance is not None:
+            value = getattr(instance, name)
+        else:
+            value = field.default_factory() if field.default_factory is not None else field.default  # type: ignore[call-arg]
         if sub is not None and field.default is not None:
-            rows.extend(config_help(sub, f"{key}."))
+            rows.extend(config_help(value if instance is not None else sub, f"{key}."))
             continue
-        default = field.default_factory() if field.default_factory is not None else field.default  # type: ignore[call-arg]
-        rows.append((key, _type_name(field.annotation), repr(default), field.description or ""))
+        rows.append((key, _type_name(field.annotation), repr(to_jsonable_python(value)), field.description or ""))
     return rows

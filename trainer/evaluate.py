@@ -111,13 +111,14 @@ def eval_policy(policy: nn.Module, env: MettaGridEnv | EnvConfig | GameConfig | 
     """Runs `num_episodes` episodes (returns are per-game means over agents); returns them, their lengths and mean stats.
 
     `env` may be a MettaGridEnv (reset here) or a config / preset name to build one from. Actions are sampled
-    unless `deterministic` (argmax).
+    with a generator seeded by `seed` (so the same seed gives the same episodes), unless `deterministic` (argmax
+    of the logits).
     """
     if num_episodes < 1:
         raise ValueError(f"num_episodes = {num_episodes}, expected >= 1")
     env = _as_env(env, num_episodes, num_envs, seed)
     _check_compatible(policy, env)
-    actor = _Actor(policy, env.num_agents, device, deterministic, seed=None)
+    actor = _Actor(policy, env.num_agents, device, deterministic, seed=seed)
     obs, _ = env.reset(seed)
     infos: list[dict[str, Any]] = []
     while len(infos) < num_episodes:

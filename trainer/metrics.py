@@ -29,12 +29,42 @@ _DISPLAY = [
 ]
 
 
-class MetricsLogger:
-    """Appends one JSON record per logged epoch to train_dir/<run>/metrics.jsonl and shows progress (rank 0 only)."""
+def _missing(key: str) -> ConfigError:
+    return ConfigError(f"{key}=true but {key} is not installed: pip install 'metta-gridworld[{key}]' "
+                       f"(or pip install {key})")
 
-    def __init__(self, config: TrainerConfig, enabled: bool = True) -> None:
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}" if n == 1 else f"{n:,} {word}s"
+
+
+def _duration(seconds: float) -> str:
+    """A short duration: 42s, 3m 05s, 2h 07m."""
+    s = max(0, int(round(seconds)))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60:02d}s"
+    return f"{s // 3600}h {s % 3600 // 60:02d}m"
+
+
+class MetricsLogger:
+    """Appends one JSON record per logged epoch to train_dir/<run>/metrics.jsonl and shows progress (rank 0 only).
+
+    `world_size` (ranks) and `agents_per_game` let the display say what a step is: with 2 ranks of
+    env.num_envs = 64 games of 1 agent, each epoch steps 128 agent rows.
+    """
+
+    def __init__(self, config: TrainerConfig, enabled: bool = True, world_size: int = 1,
+                 agents_per_game: int | None = None) -> None:
+        if world_size < 1:
+            raise ValueError(f"MetricsLogger: world_size = {world_size}, expected >= 1")
+        if agents_per_game is not None and agents_per_game < 1:
+            raise ValueError(f"MetricsLogger: agents_per_game = {agents_per_game}, expected >= 1 or None")
         self.config = config
         self.enabled = enabled
+        self.world_size = world_size
+        self.agents_per_game = agents_per_game
         self.started = time.time()
         self.latest: dict[str, Any] = {}
         self.console = Console()
@@ -43,21 +73,24 @@ class MetricsLogger:
         self.wandb: Any = None
         if not enabled:
             return
+        # the optional sinks' packages first, so that a missing one leaves nothing behind
+        if config.tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+            except ImportError:
+                raise _missing("tensorboard") from None
+        if config.wandb:
+            try:
+                import wandb
+            except ImportError:
+                raise _missing("wandb") from None
         run_dir = config.run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
         self.path = run_dir / "metrics.jsonl"
         self.file = self.path.open("a")
         if config.tensorboard:
-            try:
-                from torch.utils.tensorboard import SummaryWriter
-            except ImportError:
-                raise ConfigError("tensorboard=true but tensorboard is not installed (pip install tensorboard)") from None
             self.tensorboard = SummaryWriter(str(run_dir / "tensorboard"))
         if config.wandb:
-            try:
-                import wandb
-            except ImportError:
-                raise ConfigError("wandb=true but wandb is not installed (pip install wandb)") from None
             self.wandb = wandb.init(project=config.wandb_project, name=config.run, id=config.run, resume="allow",
                                     config=config.model_dump(mode="json"), dir=str(run_dir))
         if config.progress and self.console.is_terminal:
@@ -93,14 +126,34 @@ class MetricsLogger:
         v = self.latest.get(key)
         return fmt.format(v) if isinstance(v, (int, float)) else "-"
 
-    def _header(self) -> str:
+    def layout(self) -> str:
+        """What one step of an epoch is, e.g. `2 ranks x 64 games x 1 agent = 128 agent rows`."""
+        ranks, games = _plural(self.world_size, "rank"), _plural(self.config.env.num_envs, "game")
+        if self.agents_per_game is None:
+            return f"{ranks} x {games}"
+        rows = self.world_size * self.config.env.num_envs * self.agents_per_game
+        return f"{ranks} x {games} x {_plural(self.agents_per_game, 'agent')} = {_plural(rows, 'agent row')}"
+
+    def _progress(self) -> str:
+        """Epoch, agent steps of the total (the percentage capped at 100: the last epoch may overshoot), steps/s
+        of the latest epoch and the time left at that rate."""
         total = self.config.total_timesteps
         step = int(self.latest.get("agent_step", 0))
-        return (f"{self.config.run}  epoch {self.latest.get('epoch', 0)}  steps {step:,}/{total:,} "
-                f"({100.0 * step / total:.1f}%)  {self._fmt('sps', '{:,.0f}')} steps/s")
+        sps = self.latest.get("sps")
+        if step >= total:
+            eta = "done"
+        elif isinstance(sps, (int, float)) and sps > 0:
+            eta = _duration((total - step) / sps)
+        else:
+            eta = "-"
+        return (f"epoch {self.latest.get('epoch', 0)}  agent steps {step:,}/{total:,} "
+                f"({min(100.0, 100.0 * step / total):.1f}%)  {self._fmt('sps', '{:,.0f}')} steps/s  ETA {eta}")
+
+    def _header(self) -> str:
+        return f"{self.config.run}  {self.layout()}  {self._progress()}"
 
     def _line(self) -> str:
-        parts = [self._header()] + [f"{name} {self._fmt(key, fmt)}" for name, key, fmt in _DISPLAY[:5]]
+        parts = [self.config.run, self._progress()] + [f"{name} {self._fmt(key, fmt)}" for name, key, fmt in _DISPLAY[:5]]
         return "  ".join(parts)
 
     def _render(self) -> Group:

@@ -41,7 +41,7 @@ def navigation_maze() -> TrainerConfig:
     """Navigation in 15 x 15 mazes: the altars are out of sight, so memory (lstm) matters."""
     cfg = navigation()
     cfg.run = "navigation_maze"
-    cfg.env.game = {"layout": "maze"}
+    cfg.env.preset = "navigation_maze"
     return cfg
 
 

@@ -17,12 +17,18 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from trainer.extras import require_train_extra
+
+# Before the imports that need torch: as a command, a missing `train` extra is one error line, not a traceback.
+require_train_extra("python -m trainer.train" if __name__ == "__main__" else None)
+
 import numpy as np
 import torch
 
 from mettagrid.replay import require_gif_support
 from trainer.checkpoint import (
     TRAINER_STATE_FILE,
+    CheckpointError,
     load_checkpoint,
     load_optimizer_state,
     load_trainer_state,
@@ -83,7 +89,12 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
     state_path = checkpoint_dir / TRAINER_STATE_FILE
     if state_path.exists():
         state = load_trainer_state(state_path)
-        load_checkpoint(policy, checkpoint_dir / state["policy_file"])
+        try:
+            load_checkpoint(policy, checkpoint_dir / state["policy_file"])
+        except CheckpointError as e:
+            raise CheckpointError(f"cannot resume run {cfg.run!r} with this config: {e}; resume it with the "
+                                  f"settings it was trained with ({cfg.run_dir / 'config.yaml'}), or start a new "
+                                  f"run=<name>") from None
         load_optimizer_state(optimizer, state, state_path)
         epoch, agent_step = state["epoch"], state["agent_step"]
         if rank == 0:
@@ -94,13 +105,12 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
     policy_ddp = wrap_distributed(policy, dist_info)
     experience = make_experience_manager(env, policy_ddp, cfg.experience, device,
                                          seed=env_seed(cfg.seed, rank, epoch))  # resets the games
-    logger = MetricsLogger(cfg, enabled=dist_info.is_master)
+    logger = MetricsLogger(cfg, enabled=dist_info.is_master, world_size=world, agents_per_game=env.agents_per_env)
     if dist_info.is_master:
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
         (cfg.run_dir / "config.yaml").write_text(cfg.to_yaml())
         where = f"resuming at epoch {epoch}, {agent_step:,} steps" if epoch else "starting"
-        logger.message(f"[bold]{cfg.run}[/]: {where}; {world} x {env.num_envs} games x {env.agents_per_env} agents; "
-                       f"policy {cfg.agent.policy} on {device}")
+        logger.message(f"[bold]{cfg.run}[/]: {where}; {logger.layout()}; policy {cfg.agent.policy} on {device}")
     replay_dir = Path(cfg.simulation.replay_dir) if cfg.simulation.replay_dir else cfg.run_dir / "replays"
     eval_envs = {}  # the evaluation sims, by name
     if dist_info.is_master and cfg.simulation.evaluate_interval:
@@ -162,10 +172,19 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
 # ------------------------------------------------------------------ command line
 
 
-def _help_epilog() -> str:
+def _help_epilog(recipe: str | None = None) -> str:
+    """The recipes, then every config key with its type, default and meaning; the defaults are the recipe's when
+    `recipe` names one that loads (so `navigation --help` shows what navigation sets), else TrainerConfig's."""
+    base: TrainerConfig | None = None
+    if recipe is not None and "=" not in recipe:
+        try:
+            base = build_config(recipe, [])
+        except (ConfigError, ValueError):
+            base = None  # the error is reported when the command runs without --help
     lines = ["recipes:"] + [f"  {name:<18} {doc}" for name, doc in describe_recipes().items()]
-    lines += ["", "config keys (override with key=value; a leading `trainer.` is optional):"]
-    for key, tp, default, doc in config_help():
+    whose = f"the defaults of {recipe}" if base is not None else "TrainerConfig's defaults"
+    lines += ["", f"config keys ({whose}; override with key=value; a leading `trainer.` is optional):"]
+    for key, tp, default, doc in config_help(base if base is not None else TrainerConfig):
         lines.append(f"  {key:<36} {tp:<22} {default:<14} {doc}")
     return "\n".join(lines)
 
@@ -177,11 +196,16 @@ def build_config(recipe: str, overrides: list[str]) -> TrainerConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `python -m trainer.train`."""
+    """Entry point of `python -m trainer.train`; a bad config, checkpoint or missing extra is one `error:` line (exit 2)."""
+    recipe = None
+    if {"-h", "--help"} & set(sys.argv[1:] if argv is None else argv):  # show the recipe's values as the defaults
+        first = argparse.ArgumentParser(add_help=False)
+        first.add_argument("recipe", nargs="?")
+        recipe = first.parse_known_args(argv)[0].recipe
     parser = argparse.ArgumentParser(
         prog="python -m trainer.train",
         description="Train a policy with PPO: python -m trainer.train <recipe> run=<name> [key=value ...]",
-        epilog=_help_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=_help_epilog(recipe), formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("recipe", nargs="?", help="a recipe name, module:function, or a YAML config file")
     parser.add_argument("overrides", nargs="*", help="dotted key=value overrides, e.g. run=my_run ppo.clip_coef=0.2")
     parser.add_argument("--list", action="store_true", help="list the recipes and exit")
@@ -193,11 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.recipe is None or "=" in args.recipe:
         parser.error("give a recipe first (see --list), then key=value overrides")
     try:
-        cfg = build_config(args.recipe, args.overrides)
-    except (ConfigError, ValueError) as e:
+        train(build_config(args.recipe, args.overrides))
+    except (CheckpointError, ConfigError, ImportError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    train(cfg)
     return 0
 
 
