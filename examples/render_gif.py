@@ -23,7 +23,7 @@ def main() -> None:
     text.reset()
     print(text.render().splitlines()[0])
 
-    path = save_episode_gif(mettagrid.make_config("arena", max_steps=args.steps), args.out, seed=0, cell=8)
+    path = save_episode_gif(mettagrid.make_config("arena", max_steps=args.steps), args.out, seed=0)
     print(f"gif: {path} ({Path(path).stat().st_size:,} bytes)")
 
 

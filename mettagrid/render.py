@@ -24,10 +24,9 @@ import numpy as np
 
 from mettagrid.config import ConverterConfig, GameConfig, WallConfig
 
-__all__ = ["print_ansi", "render_ansi", "render_rgb"]
+__all__ = ["ansi_redraw", "print_ansi", "render_ansi", "render_rgb"]
 
 _ARROWS = "^v<>"
-_GROUP_ANSI = [33, 36, 35, 32, 34, 31, 37, 93, 96, 95]
 
 _FLOOR = np.array([238, 234, 224], dtype=np.uint8)
 _GRID_LINE = np.array([222, 217, 204], dtype=np.uint8)
@@ -67,27 +66,80 @@ _FALLBACK_COLOURS = [(200, 90, 40), (60, 140, 200), (150, 60, 160), (60, 160, 11
 # ------------------------------------------------------------------ text
 
 
-def render_ansi(config: GameConfig, snap: dict[str, Any], color: bool = False) -> str:
-    """The grid as text: object chars, agents as arrows of their orientation (`*` when frozen)."""
-    h, w = snap["height"], snap["width"]
-    grid = [["." for _ in range(w)] for _ in range(h)]
+def _xterm256(rgb: tuple[int, int, int] | np.ndarray) -> int:
+    """The nearest colour of the xterm 256-colour palette (its 6 x 6 x 6 cube and its grey ramp)."""
+    levels = np.array([0, 95, 135, 175, 215, 255])
+    v = np.asarray(rgb, dtype=np.int64)
+    cube = np.abs(levels[:, None] - v[None, :]).argmin(axis=0)
+    candidates = [(int(((levels[cube] - v) ** 2).sum()), 16 + 36 * int(cube[0]) + 6 * int(cube[1]) + int(cube[2]))]
+    grey = int(np.clip(round((v.mean() - 8) / 10), 0, 23))
+    candidates.append((int(((8 + 10 * grey - v) ** 2).sum()), 232 + grey))
+    return min(candidates)[1]
+
+
+# Text styles (SGR parameters): the floor dim grey, walls light grey (the image's dark grey is unreadable on the
+# dark background most terminals have); other objects and agents take their image colours.
+_TEXT_FLOOR = "38;5;242"
+_TEXT_WALL = "38;5;250"
+_TEXT_FROZEN = "1;38;5;51"
+
+
+def render_ansi(config: GameConfig, snap: dict[str, Any], color: bool = False,
+                crop: tuple[int, int] | None = None) -> str:
+    """The grid as text under a `step N/M` line: object chars, agents as arrows of their orientation (`*` when frozen).
+
+    With `color`, ANSI 256-colour codes: each object in its picture's colour (bold and underlined while a converter
+    holds output), agents bold in their group's colour (frozen ones cyan), the floor dim.
+    `crop=(rows, cols)` keeps only that much of the map, from its top-left corner (to fit a terminal).
+    """
+    h, w = int(snap["height"]), int(snap["width"])
+    rows, cols = (h, w) if crop is None else (max(0, min(h, crop[0])), max(0, min(w, crop[1])))
+    grid = [["."] * w for _ in range(h)]
+    style = [[_TEXT_FLOOR] * w for _ in range(h)]
     chars = [obj.char or "?" for obj in config.objects.values()]
-    for t, r, c in zip(snap["object_type"], snap["object_row"], snap["object_col"]):
+    looks = [_TEXT_WALL if isinstance(obj, WallConfig) and not obj.swappable and name == "wall"
+             else f"38;5;{_xterm256(_object_style(name, obj)[1])}" for name, obj in config.objects.items()]
+    converter = [isinstance(obj, ConverterConfig) for obj in config.objects.values()]
+    inventory = np.asarray(snap["object_inventory"])
+    for i, (t, r, c) in enumerate(zip(snap["object_type"], snap["object_row"], snap["object_col"])):
         grid[r][c] = chars[t]
-    for i in range(len(snap["agent_row"])):
-        ch = "*" if snap["agent_frozen"][i] > 0 else _ARROWS[snap["agent_orientation"][i]]
         if color:
-            ch = f"\x1b[{_GROUP_ANSI[snap['agent_group'][i] % len(_GROUP_ANSI)]}m{ch}\x1b[0m"
-        grid[snap["agent_row"][i]][snap["agent_col"][i]] = ch
-    header = f"step {snap['step']}/{snap['max_steps']}"
-    return header + "\n" + "\n".join("".join(row) for row in grid)
+            style[r][c] = ("1;4;" if converter[t] and inventory[i].any() else "") + looks[t]
+    groups = [f"1;38;5;{_xterm256(c)}" for c in _group_colours(config)]
+    for i in range(len(snap["agent_row"])):
+        r, c = snap["agent_row"][i], snap["agent_col"][i]
+        frozen = snap["agent_frozen"][i] > 0
+        grid[r][c] = "*" if frozen else _ARROWS[snap["agent_orientation"][i]]
+        style[r][c] = _TEXT_FROZEN if frozen else groups[snap["agent_group"][i] % len(groups)]
+    lines = [f"step {snap['step']}/{snap['max_steps']}"]
+    for r in range(rows):
+        if not color:
+            lines.append("".join(grid[r][:cols]))
+            continue
+        parts, last = [], None
+        for c in range(cols):  # a style code only where the style changes along the row
+            if style[r][c] != last:
+                parts.append(f"\x1b[0;{style[r][c]}m")
+                last = style[r][c]
+            parts.append(grid[r][c])
+        lines.append("".join(parts) + ("\x1b[0m" if parts else ""))
+    return "\n".join(lines)
+
+
+def ansi_redraw(text: str) -> str:
+    """`text` as an in-place redraw of a terminal screen: cursor home, each line cleared after its end, the rest of
+    the screen cleared (no flicker, unlike clearing the whole screen first)."""
+    return "\x1b[H" + "".join(line + "\x1b[K\n" for line in text.split("\n")) + "\x1b[J"
 
 
 def print_ansi(config: GameConfig, snap: dict[str, Any]) -> None:
-    """Prints the coloured text picture, redrawing in place on a terminal (the adapters' "human" mode)."""
-    text = render_ansi(config, snap, color=True)
+    """Prints the text picture: coloured and redrawn in place on a terminal (the adapters' "human" mode), plain
+    text otherwise."""
     out = sys.stdout
-    out.write(("\x1b[H\x1b[2J" if out.isatty() else "") + text + "\n")
+    if out.isatty():
+        out.write(ansi_redraw(render_ansi(config, snap, color=True)))
+    else:
+        out.write(render_ansi(config, snap) + "\n")
     out.flush()
 
 

@@ -2,7 +2,7 @@
 extra) and step-by-step replays for the browser viewer (one self-contained HTML file, no extra needed).
 
     from mettagrid.replay import episode_frames, record_episode, save_episode_gif, save_gif
-    save_episode_gif("arena", "arena.gif", seed=0)          # one episode, random actions
+    save_episode_gif("arena", "arena.gif", seed=0)          # one episode, random actions, 16 px cells
     save_gif([env.render() for _ in ...], "frames.gif")     # any RGB frames, e.g. from render_mode="rgb_array"
     frames = episode_frames(env, policy)                    # an env's game 0 for one episode, as RGB frames
     record_episode("arena", policy).save_html("arena.html")  # open it in a browser: play, step, click to inspect
@@ -10,7 +10,8 @@ extra) and step-by-step replays for the browser viewer (one self-contained HTML 
 A recorded replay keeps, for every agent and object, only the steps where a field changed (position,
 orientation, frozen, last action and its success, reward, return, inventory; converters' state and inventory). Its JSON
 (`Replay.to_dict()`, `save_json(path)`, gzip-compressed when the path ends in .gz) has: version, title, width,
-height, num_steps, cell, item, action, group and object type names, `converter` (per type), `sprites` (PNG
+height, num_steps, cell, item, action, group and object type names, `converter` (per type: whether it is a
+converter), `recipes` (per type: null, or a converter's {"input": {item: n}, "output": {item: n}}), `sprites` (PNG
 data URIs drawn by `mettagrid.render`), and `agents` / `objects`, each entity holding `series`: per field a
 list of [step, value] change points.
 """
@@ -34,7 +35,8 @@ from mettagrid.env import MettaGridEnv
 from mettagrid._viewer import VIEWER_HTML
 from mettagrid.render import render_rgb
 
-__all__ = ["Replay", "episode_frames", "record_episode", "require_gif_support", "save_episode_gif", "save_gif"]
+__all__ = ["Replay", "episode_frames", "gif_cell", "record_episode", "require_gif_support", "save_episode_gif",
+           "save_gif"]
 
 
 def _pil() -> Any:
@@ -94,17 +96,28 @@ def _play_episode(env: MettaGridEnv, policy: Callable[[np.ndarray], np.ndarray] 
         frames += 1
 
 
+def gif_cell(height: int, width: int) -> int:
+    """The default pixels per cell of a GIF of a height x width map: 16 (enough to see which way each agent faces),
+    less for maps over 64 cells across so a frame stays near 1024 pixels wide, never under 8."""
+    return max(8, min(16, 1024 // max(1, height, width)))
+
+
 def episode_frames(
     env: MettaGridEnv,
     policy: Callable[[np.ndarray], np.ndarray] | None = None,
     seed: int = 0,
     max_frames: int | None = None,
-    cell: int = 8,
+    cell: int | None = None,
 ) -> list[np.ndarray]:
-    """Resets `env` and renders its game 0 at every step of one episode; all its games act, by
-    `policy(observations) -> actions` or uniformly at random."""
+    """Resets `env` and renders its game 0 at every step of one episode (`cell` pixels per cell, default
+    `gif_cell` of the map); all its games act, by `policy(observations) -> actions` or uniformly at random."""
     frames: list[np.ndarray] = []
-    _play_episode(env, policy, seed, max_frames, lambda: frames.append(render_rgb(env.game_config(0), env.grid_objects(0), cell)))
+
+    def frame() -> None:
+        snap = env.grid_objects(0)
+        frames.append(render_rgb(env.game_config(0), snap, cell or gif_cell(int(snap["height"]), int(snap["width"]))))
+
+    _play_episode(env, policy, seed, max_frames, frame)
     return frames
 
 
@@ -225,6 +238,8 @@ class Replay:
             "actions": self.env.action_names(), "groups": list(config.groups),
             "object_types": list(config.objects),
             "converter": [isinstance(o, ConverterConfig) for o in config.objects.values()],
+            "recipes": [{"input": dict(o.input_resources), "output": dict(o.output_resources)}
+                        if isinstance(o, ConverterConfig) else None for o in config.objects.values()],
             "sprites": _sprites(config, self.height, self.width, self.cell),
             "agents": [{"group": g, "series": s} for g, s in zip(self._agent_groups, self.agents)],
             "objects": [{"type": t, "series": s} for t, s in zip(self._object_types, self.objects)],
@@ -237,7 +252,8 @@ class Replay:
 
     def save_html(self, path: str | Path) -> Path:
         """Writes the browser viewer with this replay inside (one self-contained file), atomically; returns the path."""
-        data = json.dumps(self.to_dict(), separators=(",", ":")).replace("</", "<\\/")
+        # `<` only occurs inside JSON strings; as \u003c no name can end the script element or open a comment in it
+        data = json.dumps(self.to_dict(), separators=(",", ":")).replace("<", "\\u003c")
         return _write_atomic(Path(path), VIEWER_HTML.replace("__REPLAY_JSON__", data).encode())
 
 
@@ -275,10 +291,11 @@ def save_episode_gif(
     policy: Callable[[np.ndarray], np.ndarray] | None = None,
     seed: int = 0,
     max_frames: int | None = None,
-    cell: int = 8,
+    cell: int | None = None,
     fps: float = 10.0,
 ) -> Path:
-    """Plays one episode of a game (random actions unless `policy(observations) -> actions`) into a GIF."""
+    """Plays one episode of a game (random actions unless `policy(observations) -> actions`) into a GIF, `cell`
+    pixels per cell (default `gif_cell` of the map: 16 up to 64 cells across)."""
     _pil()  # fail before playing when Pillow is missing
     env = MettaGridEnv(config, num_envs=1, seed=seed)
     return save_gif(episode_frames(env, policy, seed, max_frames, cell), path, fps=fps)

@@ -193,7 +193,7 @@ def save_replay(policy: nn.Module, env: MettaGridEnv | EnvConfig | GameConfig | 
     actor = policy_actor(policy, game.num_agents, device, deterministic, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     if suffix == ".gif":
-        frames = episode_frames(game, actor, seed=seed, max_frames=max_frames, cell=cell or 8)
+        frames = episode_frames(game, actor, seed=seed, max_frames=max_frames, cell=cell)
         return save_gif(frames, path, fps=fps)
     if title is None:
         title = env if isinstance(env, str) else env.preset if isinstance(env, EnvConfig) else None

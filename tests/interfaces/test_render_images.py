@@ -1,5 +1,6 @@
 """Pictures: the RGB image shows walls, each object type, agents with orientation, group and frozen marks."""
 
+import re
 import sys
 from pathlib import Path
 
@@ -8,8 +9,8 @@ import pytest
 
 from mettagrid import MettaGridEnv, make_config
 from mettagrid.config import AsciiMapBuilder, GameConfig, GroupConfig
-from mettagrid.render import render_ansi, render_rgb
-from mettagrid.replay import save_episode_gif, save_gif
+from mettagrid.render import ansi_redraw, render_ansi, render_rgb
+from mettagrid.replay import episode_frames, gif_cell, save_episode_gif, save_gif
 
 CELL = 16
 
@@ -115,6 +116,36 @@ def test_save_episode_gif(tmp_path: Path) -> None:
     path = save_episode_gif(make_config("teams", max_steps=6), tmp_path / "ep.gif", seed=1, cell=4)
     with Image.open(path) as gif:
         assert gif.n_frames >= 2 and gif.size == (100, 100)
+
+
+@pytest.mark.parametrize("game, size", [("navigation", 15), ("arena", 53)])
+def test_default_gif_cells_show_which_way_agents_face(game: str, size: int, tmp_path: Path) -> None:
+    from PIL import Image
+
+    env = MettaGridEnv(game, num_envs=1, seed=0)
+    frame = episode_frames(env, max_frames=1)[0]
+    assert frame.shape == (size * 16, size * 16, 3) and frame.shape[1] <= 1024  # 16 px cells, arena 848 px wide
+    snap = env.grid_objects(0)
+    for r, c in zip(snap["agent_row"], snap["agent_col"]):  # every agent's dark pointer is drawn, not a speck
+        assert ((frame[r * 16:(r + 1) * 16, c * 16:(c + 1) * 16] == [20, 20, 20]).all(axis=2).sum()) >= 12
+    path = save_episode_gif(make_config(game, max_steps=3), tmp_path / "ep.gif")
+    with Image.open(path) as gif:
+        assert gif.size == (size * 16, size * 16)
+    # maps over 64 cells across get smaller cells so a frame stays near 1024 px, never under 8
+    assert [gif_cell(64, 64), gif_cell(80, 20), gif_cell(100, 128), gif_cell(300, 300)] == [16, 12, 8, 8]
+
+
+def test_ansi_colour_and_crop() -> None:
+    env = MettaGridEnv("arena_combat", seed=0)
+    snap = env.grid_objects()
+    plain = render_ansi(env.config, snap)
+    coloured = render_ansi(env.config, snap, color=True)
+    assert re.sub(r"\x1b\[[0-9;]*m", "", coloured) == plain  # the same characters, with colour codes around them
+    assert "\x1b[0;38;5;250m#" in coloured  # walls light grey
+    assert len(set(re.findall(r"\x1b\[0;([0-9;]*)m", coloured))) >= 6  # floor, wall, block, converters, agents
+    cropped = render_ansi(env.config, snap, crop=(5, 10)).split("\n")
+    assert cropped == [plain.split("\n")[0]] + [line[:10] for line in plain.split("\n")[1:6]]
+    assert ansi_redraw("ab\ncd") == "\x1b[Hab\x1b[K\ncd\x1b[K\n\x1b[J"
 
 
 def test_missing_pillow_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

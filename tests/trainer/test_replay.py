@@ -61,7 +61,7 @@ def test_save_replay_writes_one_episode(trained: TrainerConfig, tmp_path: Path) 
     path = save_replay(policy, trained.env, tmp_path / "sub" / "ep.gif", seed=5, fps=20)
     total, size = _gif_length(path)
     assert total == 12 * 50  # 12 frames at 20 fps (Pillow merges identical frames, summing their durations)
-    assert size == (15 * 8, 15 * 8)  # the 15 x 15 navigation room at 8 pixels per cell
+    assert size == (15 * 16, 15 * 16)  # the 15 x 15 navigation room at 16 pixels per cell
     assert not [p for p in path.parent.iterdir() if p.name != "ep.gif"]  # no temporary file left behind
     with pytest.raises(ValueError, match=r"policy's actions .* differ from the env's"):
         save_replay(policy, "arena", tmp_path / "arena.gif")
