@@ -3,6 +3,7 @@
     python benchmarks/train_sps.py                    # navigation recipe, 5 timed epochs per policy
     python benchmarks/train_sps.py --quick            # smoke test, a few seconds
     python benchmarks/train_sps.py --recipe arena --policies lstm --json results.json
+    python benchmarks/train_sps.py --policies lstm:cnn lstm:tokens   # policy:encoder (default: the recipe's)
 
 Method. Each policy trains the recipe's config (its env, batch, minibatch and PPO settings; only the policy
 changes) through the functional API: one untimed warm-up epoch, then --epochs timed epochs of
@@ -35,7 +36,10 @@ from trainer.recipes import get_recipe  # noqa: E402
 def measure(recipe: str, policy: str, epochs: int, device: str, quick: bool) -> dict[str, Any]:
     """Times `epochs` training epochs of `policy` on the recipe's config."""
     cfg = get_recipe(recipe)
-    cfg.agent.policy = policy  # type: ignore[assignment]
+    name, _, encoder = policy.partition(":")
+    cfg.agent.policy = name  # type: ignore[assignment]
+    if encoder:
+        cfg.agent.encoder = encoder  # type: ignore[assignment]
     if quick:
         cfg.env.num_envs = 8
         cfg.experience.batch_size = cfg.env.num_envs * cfg.experience.bptt_horizon * _agents(cfg)
@@ -58,7 +62,8 @@ def measure(recipe: str, policy: str, epochs: int, device: str, quick: bool) -> 
             rollout_s += t1 - t0
             train_s += t2 - t1
     steps = experience.batch_size * epochs
-    return {"recipe": recipe, "policy": policy, "params": sum(p.numel() for p in agent.parameters()),
+    return {"recipe": recipe, "policy": f"{name}:{cfg.agent.encoder}" if name != "transformer" else name,
+            "params": sum(p.numel() for p in agent.parameters()),
             "agents": env.num_agents, "batch_size": experience.batch_size, "epochs": epochs,
             "sps": steps / (rollout_s + train_s), "rollout_sps": steps / rollout_s, "train_sps": steps / train_s}
 
@@ -71,7 +76,8 @@ def main() -> None:
     """Runs the benchmark and prints a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--recipe", default="navigation")
-    parser.add_argument("--policies", nargs="+", default=["fast", "lstm", "transformer"])
+    parser.add_argument("--policies", nargs="+", default=["fast", "lstm", "transformer"],
+                        help="policy or policy:encoder (cnn or tokens), e.g. lstm:cnn")
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     parser.add_argument("--device", default="cpu")
@@ -88,9 +94,9 @@ def main() -> None:
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cpus, torch {torch.__version__}, "
           f"{args.threads} torch thread(s), device {args.device}, commit {commit}, load {os.getloadavg()[0]:.2f}")
     results = [measure(args.recipe, p, epochs, args.device, args.quick) for p in args.policies]
-    print(f"{'policy':<12} {'params':>8} {'agents':>7} {'batch':>7} {'steps/s':>9} {'rollout/s':>10} {'update/s':>9}")
+    print(f"{'policy':<16} {'params':>8} {'agents':>7} {'batch':>7} {'steps/s':>9} {'rollout/s':>10} {'update/s':>9}")
     for r in results:
-        print(f"{r['policy']:<12} {r['params']:>8,} {r['agents']:>7} {r['batch_size']:>7} {r['sps']:>9,.0f} "
+        print(f"{r['policy']:<16} {r['params']:>8,} {r['agents']:>7} {r['batch_size']:>7} {r['sps']:>9,.0f} "
               f"{r['rollout_sps']:>10,.0f} {r['train_sps']:>9,.0f}")
     print(f"# load at the end {os.getloadavg()[0]:.2f}")
     if args.json:

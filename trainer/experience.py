@@ -13,7 +13,7 @@ from mettagrid import MettaGridEnv
 from trainer.config import ExperienceConfig
 from trainer.policies import Policy
 
-__all__ = ["Experience", "make_experience_manager", "rollout", "summarize_episodes", "unwrap"]
+__all__ = ["Experience", "make_experience_manager", "rollout", "sample_actions", "summarize_episodes", "unwrap"]
 
 
 def unwrap(policy: nn.Module) -> Policy:
@@ -103,7 +103,14 @@ def make_experience_manager(env: MettaGridEnv, agent: nn.Module, config: Experie
     return Experience(env, agent, cfg, device, seed)
 
 
-@torch.no_grad()
+def sample_actions(logits: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Actions sampled from (N, A) logits and their log-probabilities, without a distribution object per step."""
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    action = torch.multinomial(logp.exp(), 1, generator=generator)
+    return action[:, 0], logp.gather(1, action)[:, 0]
+
+
+@torch.inference_mode()
 def rollout(experience: Experience, agent: nn.Module) -> dict[str, Any]:
     """Fills the buffer with `batch_size` agent steps; returns steps, timing and stats of finished episodes."""
     exp, env = experience, experience.env
@@ -124,10 +131,9 @@ def rollout(experience: Experience, agent: nn.Module) -> dict[str, Any]:
             exp.dones[rows, t] = exp.last_dones
             out = policy(obs.unsqueeze(1), exp.state, exp.last_dones.unsqueeze(1))
             exp.state = out.state
-            dist = torch.distributions.Categorical(logits=out.logits[:, 0])
-            action = dist.sample()
+            action, logprob = sample_actions(out.logits[:, 0])
             exp.actions[rows, t] = action
-            exp.logprobs[rows, t] = dist.log_prob(action)
+            exp.logprobs[rows, t] = logprob
             exp.values[rows, t] = out.values[:, 0]
             t_env = time.perf_counter()
             _, rewards, terminals, truncations, step_infos = env.step(action.to(torch.int32).cpu().numpy())

@@ -168,12 +168,84 @@ class _CNNEncoder(nn.Module):
         return self.mlp(torch.cat([self.cnn(grid), global_features], dim=1))
 
 
+TYPE_ONE_HOT = 32
+"""Object type ids below this get a learned vector of their own per position (a one-hot plane each); the
+`type_id` value of larger ones is read as a number, like every other feature."""
+
+
+class _TokenEncoder(nn.Module):
+    """Token-native: the first layer computed straight from the tokens, without building dense planes.
+
+    Each on-grid token (feature f, window cell p, value v) adds v * E[f, p] to a hidden vector, an `EmbeddingBag`
+    over feature x cell: exactly a linear layer over the dense feature planes, at the cost of the ~30-40 tokens
+    an agent sees instead of all features x cells. Object types are categorical, so a `type_id` token below
+    TYPE_ONE_HOT adds the vector of its type at its cell (a one-hot plane per type) rather than its id as a
+    number; global tokens (location 0xFE) add v * G[f]. Then bias, ReLU and the MLP.
+    """
+
+    def __init__(self, policy: Policy) -> None:
+        super().__init__()
+        cfg = policy.config
+        f, h, w = policy.num_features, policy.height, policy.width
+        self.cells = h * w
+        self.type_feature = int(policy.spec.feature_spec.get("type_id", {"id": 0})["id"])
+        self.type_base = f * self.cells  # rows of the one-hot type planes
+        self.global_base = self.type_base + TYPE_ONE_HOT * self.cells  # rows of the global features
+        self.num_inputs = self.global_base + f
+        self.table = nn.EmbeddingBag(self.num_inputs, cfg.hidden_dim, mode="sum")
+        self.bias = nn.Parameter(torch.zeros(cfg.hidden_dim))
+        # Like a linear layer whose fan-in is the tokens an agent sees (not the mostly empty dense input).
+        nn.init.normal_(self.table.weight, 0.0, math.sqrt(2.0 / 40.0))
+        layers: list[nn.Module] = []
+        for _ in range(cfg.mlp_layers - 1):
+            layers += [_init(nn.Linear(cfg.hidden_dim, cfg.hidden_dim)), nn.ReLU()]
+        self.mlp = nn.Sequential(*layers)
+
+    def inputs(self, policy: Policy, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, tokens, 3) uint8 -> the row of the table each token adds and its weight (0 for padding), (N, tokens)."""
+        used = (obs[..., 0] != PADDING_LOCATION).any(0)
+        if not bool(used.all()):  # token columns that are padding in every row carry nothing
+            obs = obs[:, used] if bool(used.any()) else obs[:, :1]
+        loc, feat, value, pad = policy._decode(obs)
+        raw = obs[..., 2].long()
+        row, col = loc >> 4, loc & 15
+        on_grid = ~pad & (loc != GLOBAL_LOCATION) & (row < policy.height) & (col < policy.width)
+        is_global = ~pad & (loc == GLOBAL_LOCATION)
+        cell = row * policy.width + col
+        is_type = on_grid & (feat == self.type_feature) & (raw < TYPE_ONE_HOT)
+        index = torch.where(is_type, self.type_base + raw * self.cells + cell, feat * self.cells + cell)
+        index = torch.where(is_global, self.global_base + feat, index)
+        index = torch.where(on_grid | is_global, index, torch.zeros_like(index))
+        gmask = policy.global_mask[feat]
+        weight = torch.where(is_type, torch.ones_like(value), value) * on_grid + value * gmask * is_global
+        return index, weight
+
+    def dense(self, policy: Policy, obs: torch.Tensor) -> torch.Tensor:
+        """The same input as a dense (N, num_inputs) vector (for tests: `dense @ table.weight` is the first layer)."""
+        index, weight = self.inputs(policy, obs)
+        out = weight.new_zeros(obs.shape[0], self.num_inputs)
+        return out.scatter_add_(1, index, weight)
+
+    def first_layer(self, policy: Policy, obs: torch.Tensor) -> torch.Tensor:
+        """(N, tokens, 3) uint8 -> the pre-activation of the first layer, (N, hidden)."""
+        index, weight = self.inputs(policy, obs)
+        return self.table(index, per_sample_weights=weight) + self.bias
+
+    def forward(self, policy: Policy, obs: torch.Tensor) -> torch.Tensor:
+        """(N, tokens, 3) uint8 -> (N, hidden)."""
+        return self.mlp(torch.relu(self.first_layer(policy, obs)))
+
+
+def _make_encoder(policy: Policy) -> nn.Module:
+    return _TokenEncoder(policy) if policy.config.encoder == "tokens" else _CNNEncoder(policy)
+
+
 class FastPolicy(Policy):
-    """Feature planes -> CNN -> MLP -> actor/critic; no memory."""
+    """Encoder (token-native or CNN over feature planes) -> MLP -> actor/critic; no memory."""
 
     def __init__(self, spec: PolicySpec) -> None:
         super().__init__(spec)
-        self.encoder = _CNNEncoder(self)
+        self.encoder = _make_encoder(self)
 
     def encode(self, obs: torch.Tensor) -> torch.Tensor:
         """(N, tokens, 3) uint8 -> (N, hidden)."""
@@ -206,19 +278,20 @@ class LSTMPolicy(FastPolicy):
         if state is None:
             state = self.initial_state(b, x.device)
         h, c = (s.transpose(0, 1).contiguous() for s in state)  # (layers, B, hidden)
-        if dones is None or not bool(dones[:, 1:].any()):
-            if dones is not None:
-                keep = (1.0 - dones[:, 0].float()).view(1, b, 1)
-                h, c = h * keep, c * keep
+        if dones is None:
             out, (h, c) = self.lstm(x, (h, c))
-        else:
-            keep_all = 1.0 - dones.float()
-            outs = []
-            for i in range(t):
-                keep = keep_all[:, i].view(1, b, 1)
-                o, (h, c) = self.lstm(x[:, i : i + 1], (h * keep, c * keep))
-                outs.append(o)
-            out = torch.cat(outs, dim=1)
+            return out, (h.transpose(0, 1), c.transpose(0, 1))
+        # Exact and cheap: one LSTM call per run of steps between the steps at which some row starts an episode,
+        # zeroing those rows' state at each boundary (a segment with no episode start is one call).
+        starts = dones.detach().bool()
+        cuts = [0] + (torch.nonzero(starts[:, 1:].any(0)).flatten() + 1).tolist() + [t]
+        keep_all = 1.0 - starts.to(x.dtype)
+        outs = []
+        for a, z in zip(cuts[:-1], cuts[1:]):
+            keep = keep_all[:, a].view(1, b, 1)
+            o, (h, c) = self.lstm(x[:, a:z], (h * keep, c * keep))
+            outs.append(o)
+        out = outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)
         return out, (h.transpose(0, 1), c.transpose(0, 1))
 
 

@@ -121,9 +121,9 @@ def train_ppo(
             mb = exp.minibatch(idx)
 
             out = agent(mb["obs"], mb["state"], mb["dones"])
-            dist_ = torch.distributions.Categorical(logits=out.logits)
-            new_logprobs = dist_.log_prob(mb["actions"])
-            entropy = dist_.entropy().mean()
+            logp = torch.log_softmax(out.logits, dim=-1)
+            new_logprobs = logp.gather(-1, mb["actions"].unsqueeze(-1)).squeeze(-1)
+            entropy = -(logp.exp() * logp).sum(-1).mean()
             logratio = new_logprobs - mb["logprobs"]
             ratio = logratio.exp()
 

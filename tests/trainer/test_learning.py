@@ -29,8 +29,9 @@ def learn_navigation(train_dir: Path, total_timesteps: int, episodes: int = 64) 
 
 
 def test_learning_smoke(tmp_path: Path) -> None:
-    figures = learn_navigation(tmp_path, total_timesteps=8192, episodes=16)
-    assert figures["steps"] == 8192 and figures["trained_reward"] >= 0 and figures["random_reward"] >= 0
+    batch = navigation().experience.batch_size
+    figures = learn_navigation(tmp_path, total_timesteps=batch, episodes=16)
+    assert figures["steps"] == batch and figures["trained_reward"] >= 0 and figures["random_reward"] >= 0
 
 
 @pytest.mark.slow

@@ -140,9 +140,14 @@ def test_recipe_help_shows_the_recipe_defaults(capsys: pytest.CaptureFixture[str
     nav = _help_rows(["navigation", "--help"], capsys)
     assert nav["total_timesteps"][:2] == ["int", "2000000"]
     assert nav["optimizer.learning_rate"][:2] == ["float", "0.001"]
-    assert nav["env.num_envs"][:2] == ["int", "64"]
+    from trainer.config import TrainerConfig
+    from trainer.recipes import navigation
+
+    recipe, root_cfg = navigation(), TrainerConfig()
+    assert recipe.env.num_envs != root_cfg.env.num_envs and recipe.experience.batch_size != root_cfg.experience.batch_size
+    assert nav["env.num_envs"][:2] == ["int", str(recipe.env.num_envs)]
     assert " ".join(nav["agent.policy"]).startswith("Literal['fast', 'lstm', 'transformer'] 'lstm' ")
-    assert nav["experience.batch_size"][:4] == ["int", "|", "None", "8192"]
+    assert nav["experience.batch_size"][:4] == ["int", "|", "None", str(recipe.experience.batch_size)]
     arena = _help_rows(["arena", "run=a1", "--help"], capsys)
     assert arena["env.preset"][:2] == ["str", "'arena'"] and arena["env.num_envs"][:2] == ["int", "8"]
     assert arena["run"][:2] == ["str", "'arena'"]

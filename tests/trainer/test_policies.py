@@ -79,6 +79,71 @@ def test_lstm_resets_state_at_episode_starts() -> None:
     assert torch.allclose(full.logits[1], agent(obs[1:], tuple(s[1:] for s in state)).logits[0], atol=1e-6)
 
 
+@pytest.mark.parametrize("policy", ["fast", "lstm"])
+def test_token_encoder_shapes_and_padding(policy: str) -> None:
+    agent = make_agent(OBS, ACT, [], "cpu", AgentModelConfig(policy=policy, encoder="tokens", hidden_dim=16),
+                       feature_spec=SPEC)
+    obs = _obs().repeat(3, 1, 1)
+    out = agent(obs)
+    assert out.logits.shape == (3, 1, 5) and torch.isfinite(out.logits).all()
+    padded = torch.cat([obs, torch.full((3, 4, 3), 0xFF, dtype=torch.uint8)], dim=1)
+    assert torch.allclose(agent(padded).logits, out.logits, atol=1e-6)
+    assert torch.isfinite(agent(torch.full((2, 6, 3), 0xFF, dtype=torch.uint8)).logits).all()
+
+
+def test_token_first_layer_equals_the_dense_computation() -> None:
+    """The EmbeddingBag over tokens is exactly a linear layer over the dense planes (plus one-hot type planes)."""
+    import mettagrid
+
+    env = mettagrid.MettaGridEnv("arena", num_envs=2, seed=0)
+    env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        env.step(rng.integers(0, env.single_action_space.n, env.num_agents, dtype=np.int32))
+    obs = torch.from_numpy(env.observations.copy())
+    torch.manual_seed(0)
+    agent = make_agent(env.single_observation_space, env.single_action_space, ["last_action"], "cpu",
+                       AgentModelConfig(policy="fast", encoder="tokens", hidden_dim=32),
+                       feature_spec=env.feature_spec())
+    enc = agent.encoder
+    dense = enc.dense(agent, obs)
+    weight = enc.table.weight.double()
+    expected = (dense.double() @ weight + enc.bias.double()).float()
+    assert torch.allclose(enc.first_layer(agent, obs), expected, atol=1e-5)
+    # The dense input is the policy's own feature planes, with type ids as one-hot planes instead of numbers.
+    planes, glob = agent.feature_planes(obs)
+    f, cells = agent.num_features, agent.height * agent.width
+    numeric = dense[:, : f * cells].view(-1, f, agent.height, agent.width)
+    type_id = enc.type_feature
+    assert torch.allclose(numeric[:, :type_id], planes[:, :type_id]) and torch.allclose(
+        numeric[:, type_id + 1:], planes[:, type_id + 1:])
+    types = dense[:, enc.type_base: enc.global_base].view(-1, 32, agent.height, agent.width)
+    ids = torch.arange(32).view(1, 32, 1, 1).float()
+    assert torch.allclose((types * ids).sum(1) / 255.0, planes[:, type_id], atol=1e-6)
+    assert types.sum() > 0 and torch.allclose(dense[:, enc.global_base:], glob)
+    # Gradients flow to exactly the rows the tokens name.
+    enc.first_layer(agent, obs).sum().backward()
+    touched = enc.table.weight.grad.abs().sum(1) > 0
+    assert torch.equal(touched, dense.abs().sum(0) > 0)
+
+
+def test_lstm_segments_with_many_episode_starts_match_step_by_step() -> None:
+    torch.manual_seed(1)
+    agent = make_agent(OBS, ACT, [], "cpu", AgentModelConfig(policy="lstm", hidden_dim=8), feature_spec=SPEC)
+    obs = torch.randint(0, 120, (5, 9, 6, 3), dtype=torch.uint8)
+    obs[..., 1] %= 4
+    dones = (torch.rand(5, 9) < 0.3).float()
+    state = tuple(torch.randn_like(s) for s in agent.initial_state(5, "cpu"))
+    full = agent(obs, state, dones)
+    h, c = state
+    for t in range(9):  # the reference: one step at a time, zeroing the state of rows that start an episode
+        keep = (1.0 - dones[:, t]).view(5, 1, 1)
+        step = agent(obs[:, t:t + 1], (h * keep, c * keep))
+        assert torch.allclose(full.logits[:, t], step.logits[:, 0], atol=1e-6)
+        h, c = step.state
+    assert torch.allclose(full.state[0], h, atol=1e-6) and torch.allclose(full.state[1], c, atol=1e-6)
+
+
 def test_make_agent_checks_spaces() -> None:
     with pytest.raises(TypeError, match="Discrete"):
         make_agent(OBS, spaces.MultiDiscrete([2, 3]), [], "cpu", feature_spec=SPEC)
