@@ -1,28 +1,42 @@
-"""Policy checkpoints (safetensors with their spec in the metadata), policy URIs and resumable trainer state."""
+"""Policy checkpoints (safetensors with their spec in the metadata), policy URIs and resumable trainer state.
+
+Integrity: every write goes to a temporary file `.<name>.<random>.tmp` in the same directory, is chmod-ed to what
+the umask allows, then renamed over the final name; `remove_stale_temp_files` deletes those a killed write left.
+A policy file's metadata holds `content_sha256`, a hash of its metadata and weights, checked on every load (files
+written before it existed have none and load unchecked). Before any policy is allocated the metadata is checked
+for types and bounds and against the shapes of the weights in the file, so a damaged or hostile file is a
+CheckpointError naming it, never a giant allocation or a torch/KeyError traceback.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
 import re
 import tempfile
+import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Annotated, Any, Callable, Literal
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
 from trainer.config import AgentModelConfig
 from trainer.experience import unwrap
+from trainer.names import check_run_name, path_inside
 from trainer.policies import Policy, PolicySpec, build_policy
 
 __all__ = [
+    "HASH_KEY",
     "TRAINER_STATE_FILE",
     "CheckpointError",
+    "CheckpointMismatchError",
+    "content_hash",
     "latest_checkpoint",
     "load_checkpoint",
     "load_optimizer_state",
@@ -32,6 +46,7 @@ __all__ = [
     "parse_uri",
     "policy_uri",
     "read_checkpoint_metadata",
+    "remove_stale_temp_files",
     "resolve_uri",
     "restore_rng_state",
     "save_checkpoint",
@@ -41,11 +56,17 @@ __all__ = [
 FORMAT = "metta-gridworld-policy/1"
 STATE_FORMAT = "metta-gridworld-trainer-state/1"
 TRAINER_STATE_FILE = "trainer_state.pt"
+HASH_KEY = "content_sha256"
 _NAME = re.compile(r"^(?P<run>.+):v(?P<version>\d+)\.safetensors$")
+_TEMP = re.compile(r"^\.(?P<target>.+\.safetensors|" + re.escape(TRAINER_STATE_FILE) + r")\.[A-Za-z0-9_]+\.tmp$")
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint or URI cannot be used; the message names the file and the problem."""
+
+
+class CheckpointMismatchError(CheckpointError):
+    """A sound checkpoint of another policy (architecture, observations, actions or features) than the one given."""
 
 
 # ------------------------------------------------------------------ URIs and names
@@ -102,29 +123,81 @@ def resolve_uri(uri: str | Path) -> Path:
 # ------------------------------------------------------------------ atomic writes
 
 
+def _umask() -> int:
+    """The process umask (read from /proc where possible: setting it to read it back is not thread-safe)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Writes through a temporary file in the same directory, then os.replace: readers never see a partial file."""
+    """Writes through a temporary file `.<name>.<random>.tmp` in the same directory, gives it the mode a plain
+    open() would (0o666 less the umask; mkstemp makes 0o600), then os.replace: readers never see a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+def remove_stale_temp_files(directory: str | Path, before: float | None = None) -> list[Path]:
+    """Deletes the temporary files `.<run>:v<N>.safetensors.<random>.tmp` / `.trainer_state.pt.<random>.tmp` that a
+    killed checkpoint write left in `directory`, if last modified before `before` (a time.time(); default now);
+    other files are never touched. Returns those removed. `train` calls it on the run's checkpoint directory when
+    a run starts (or resumes)."""
+    directory = Path(directory)
+    before = time.time() if before is None else before
+    removed = []
+    if not directory.is_dir():
+        return removed
+    for p in directory.iterdir():
+        try:
+            if _TEMP.match(p.name) and p.is_file() and not p.is_symlink() and p.stat().st_mtime < before:
+                p.unlink()
+                removed.append(p)
+        except FileNotFoundError:
+            pass  # gone already
+    return removed
+
+
 # ------------------------------------------------------------------ policy files
+
+
+def content_hash(metadata: dict[str, str], tensors: dict[str, torch.Tensor]) -> str:
+    """sha256 over the metadata entries (by key, all but `content_sha256` itself) and then each tensor's name,
+    dtype, shape and bytes, in name order: what a policy file stores as `content_sha256` and is checked against."""
+    h = hashlib.sha256()
+    for key in sorted(metadata):
+        if key != HASH_KEY:
+            h.update(json.dumps(["meta", key, metadata[key]]).encode())
+    for name in sorted(tensors):
+        t = tensors[name].detach().to("cpu").contiguous()
+        h.update(json.dumps(["tensor", name, str(t.dtype), list(t.shape)]).encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().data)
+    return h.hexdigest()
 
 
 def save_checkpoint(agent: nn.Module, checkpoint_dir: str | Path, epoch: int, agent_step: int = 0,
                     run: str = "policy", optimizer: Any = None, trainer_state: dict[str, Any] | None = None,
                     keep_last: int | None = None) -> Path:
-    """Writes <checkpoint_dir>/<run>:v<epoch>.safetensors (weights + spec metadata); with an optimizer, also trainer_state.pt."""
+    """Writes <checkpoint_dir>/<run>:v<epoch>.safetensors (weights + spec metadata + content hash); with an
+    optimizer, also trainer_state.pt. `run` must be a valid run name (trainer.names); an OSError (e.g. a full
+    disk) leaves the files that were there as they were."""
     policy = unwrap(agent)
     spec: PolicySpec = policy.spec
-    path = Path(checkpoint_dir) / f"{run}:v{int(epoch)}.safetensors"
+    check_run_name(run)
+    path = path_inside(checkpoint_dir, f"{run}:v{int(epoch)}.safetensors")
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in policy.state_dict().items()}
     metadata = {
         "format": FORMAT,
@@ -137,6 +210,7 @@ def save_checkpoint(agent: nn.Module, checkpoint_dir: str | Path, epoch: int, ag
         "epoch": str(int(epoch)),
         "agent_step": str(int(agent_step)),
     }
+    metadata[HASH_KEY] = content_hash(metadata, tensors)
     _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
     if optimizer is not None:
         save_trainer_state(Path(checkpoint_dir) / TRAINER_STATE_FILE, optimizer, epoch, agent_step, path.name,
@@ -148,46 +222,180 @@ def save_checkpoint(agent: nn.Module, checkpoint_dir: str | Path, epoch: int, ag
     return path
 
 
-def read_checkpoint_metadata(uri: str | Path) -> dict[str, Any]:
-    """The decoded metadata of a policy checkpoint: architecture, observation/action/feature spec, run, epoch, agent_step."""
-    path = resolve_uri(uri)
+MAX_TOKENS = 65536
+"""The most observation tokens a checkpoint's observation spec may name."""
+MAX_ACTIONS = 65536
+"""The most actions a checkpoint's action spec may name."""
+MAX_LAYERS = 256
+"""Layer counts of a checkpoint's architecture may exceed its number of weights up to this (fields the
+architecture does not use); used ones cannot."""
+
+
+class _MetaModel(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class _ObservationSpec(_MetaModel):
+    shape: tuple[Annotated[int, Field(ge=1, le=MAX_TOKENS)], Literal[3]]
+    window: tuple[Annotated[int, Field(ge=1, le=16)], Annotated[int, Field(ge=1, le=16)]]  # location nibbles
+    global_features: list[str] | None = None
+
+
+class _ActionSpec(_MetaModel):
+    n: int = Field(ge=1, le=MAX_ACTIONS)
+    names: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _names_match(self) -> "_ActionSpec":
+        if self.names is not None and len(self.names) != self.n:
+            raise ValueError(f"{len(self.names)} action names for n = {self.n} actions")
+        return self
+
+
+class _Feature(_MetaModel):
+    id: int = Field(ge=0, le=255)  # a byte of the token
+    normalization: float = Field(gt=0, allow_inf_nan=False)
+
+
+class _PolicyMetadata(_MetaModel):
+    """The decoded metadata of a policy file, with the types and bounds a policy can be built from."""
+
+    architecture: AgentModelConfig
+    observation_spec: _ObservationSpec
+    action_spec: _ActionSpec
+    feature_spec: Annotated[dict[str, _Feature], Field(min_length=1, max_length=256)]
+    run: str
+    epoch: int = Field(ge=0)
+    agent_step: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _known_global_features(self) -> "_PolicyMetadata":
+        unknown = [n for n in self.observation_spec.global_features or [] if n not in self.feature_spec]
+        if unknown:
+            raise ValueError(f"observation_spec.global_features {unknown} are not in the feature_spec")
+        return self
+
+
+def _validation_message(err: ValidationError) -> str:
+    parts = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"]) or "metadata"
+        value = repr(e.get("input"))
+        parts.append(f"{loc}: {e['msg']} (got {value if len(value) <= 80 else value[:80] + '...'})")
+    return "; ".join(parts[:5]) + (f"; and {len(parts) - 5} more" if len(parts) > 5 else "")
+
+
+def _read_header(path: Path) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
+    """The raw metadata and the weight shapes of a safetensors file, from its header alone (no weights read)."""
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+            shapes = {k: tuple(int(d) for d in f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as e:  # safetensors errors, OSError, ...: all mean the same to the caller
+        raise CheckpointError(f"{path}: not a readable safetensors file ({' '.join(str(e).split())})") from None
+    return raw, shapes
+
+
+def _decode_metadata(path: Path, raw: dict[str, str]) -> tuple[dict[str, Any], PolicySpec]:
+    """The decoded metadata (JSON values as written, plus path and content_sha256) and the policy spec it gives."""
     if raw.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a metta-gridworld policy checkpoint "
                               f"(metadata format is {raw.get('format')!r}, expected {FORMAT!r})")
+    damaged = f"{path}: checkpoint metadata is damaged or incomplete"
+    missing = [k for k in ("architecture", "observation_spec", "action_spec", "feature_spec", "run", "epoch",
+                           "agent_step") if k not in raw]
+    if missing:
+        raise CheckpointError(f"{damaged}: it lacks {missing}")
+    meta: dict[str, Any] = {}
+    for key in ("architecture", "observation_spec", "action_spec", "feature_spec"):
+        try:
+            meta[key] = json.loads(raw[key])
+        except ValueError as e:
+            raise CheckpointError(f"{damaged}: {key} is not JSON ({e})") from None
     try:
-        meta: dict[str, Any] = {k: json.loads(raw[k]) for k in ("architecture", "observation_spec", "action_spec",
-                                                                "feature_spec")}
-        meta.update(run=raw["run"], epoch=int(raw["epoch"]), agent_step=int(raw["agent_step"]), path=str(path))
-    except (KeyError, ValueError) as e:
-        raise CheckpointError(f"{path}: checkpoint metadata is damaged or incomplete ({type(e).__name__}: {e})") from None
-    return meta
+        checked = _PolicyMetadata.model_validate({**meta, "run": raw["run"], "epoch": raw["epoch"],
+                                                  "agent_step": raw["agent_step"]})
+    except ValidationError as e:
+        raise CheckpointError(f"{damaged}: {_validation_message(e)}") from None
+    meta.update(run=checked.run, epoch=checked.epoch, agent_step=checked.agent_step, path=str(path),
+                content_sha256=raw.get(HASH_KEY))
+    spec = PolicySpec(
+        config=checked.architecture,
+        obs_shape=checked.observation_spec.shape,
+        obs_window=checked.observation_spec.window,
+        num_actions=checked.action_spec.n,
+        feature_spec={k: {"id": f.id, "normalization": f.normalization} for k, f in checked.feature_spec.items()},
+        action_names=checked.action_spec.names,
+        global_features=checked.observation_spec.global_features,
+    )
+    return meta, spec
 
 
-def _spec_from_metadata(meta: dict[str, Any]) -> PolicySpec:
+def _read(uri: str | Path) -> tuple[Path, dict[str, str], dict[str, tuple[int, ...]], dict[str, Any], PolicySpec]:
+    """(path, raw metadata, weight shapes, decoded metadata, policy spec) of a checkpoint URI, from the header."""
+    path = resolve_uri(uri)
+    raw, shapes = _read_header(path)
+    meta, spec = _decode_metadata(path, raw)
+    return path, raw, shapes, meta, spec
+
+
+def read_checkpoint_metadata(uri: str | Path) -> dict[str, Any]:
+    """The decoded, type-checked metadata of a policy checkpoint: architecture, observation/action/feature spec, run,
+    epoch, agent_step, path and content_sha256 (None in files written before hashes)."""
+    return _read(uri)[3]
+
+
+def _check_against_weights(path: Path, spec: PolicySpec, shapes: dict[str, tuple[int, ...]]) -> None:
+    """Checks the metadata against the weight shapes in the file before any policy is allocated: the policy it
+    describes is built on the meta device (shapes only, no memory; layer counts bounded first, as each layer is
+    Python objects even there) and must have exactly the file's weight names and shapes. So hidden_dim=1e9 over
+    small weights is refused without allocating anything."""
+    if not shapes:
+        raise CheckpointError(f"{path}: the file holds no weights")
+    ints = {k: v for k, v in spec.config.model_dump().items() if isinstance(v, int) and not isinstance(v, bool)}
+    layer_bound = max(len(shapes), MAX_LAYERS)
+    for name, value in ints.items():
+        if name.endswith("_layers") and value > layer_bound:
+            raise CheckpointError(f"{path}: metadata architecture {name} = {value} is more than the file's "
+                                  f"{len(shapes)} weights (or {MAX_LAYERS}) allow; the metadata does not describe "
+                                  "these weights")
+    largest = max((d for s in shapes.values() for d in s), default=0)
+    too_big = [f"{k} = {v}" for k, v in {**ints, "action_spec n": spec.num_actions}.items()
+               if not k.endswith("_layers") and v > largest]
+    hint = (f"; the metadata's {', '.join(too_big)}: more than any weight dimension in the file (the largest is "
+            f"{largest})") if too_big else ""
     try:
-        return PolicySpec(
-            config=AgentModelConfig.model_validate(meta["architecture"]),
-            obs_shape=tuple(meta["observation_spec"]["shape"]),  # type: ignore[arg-type]
-            obs_window=tuple(meta["observation_spec"]["window"]),  # type: ignore[arg-type]
-            num_actions=int(meta["action_spec"]["n"]),
-            feature_spec=meta["feature_spec"],
-            action_names=meta["action_spec"].get("names"),
-            global_features=meta["observation_spec"].get("global_features"),
-        )
+        with torch.device("meta"):
+            skeleton = build_policy(spec)
     except Exception as e:
-        raise CheckpointError(f"{meta['path']}: checkpoint spec cannot be used ({e})") from None
+        raise CheckpointError(f"{path}: the metadata describes a policy that cannot be built "
+                              f"({type(e).__name__}: {' '.join(str(e).split())}){hint}") from None
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    arch = f"the metadata's architecture ({', '.join(f'{k}={v}' for k, v in spec.config.model_dump().items())})"
+    missing, unexpected = sorted(set(expected) - set(shapes)), sorted(set(shapes) - set(expected))
+    if missing or unexpected:
+        raise CheckpointError(f"{path}: the weights do not match {arch} (missing {missing[:5]}, "
+                              f"unexpected {unexpected[:5]}){hint}")
+    for k, shape in expected.items():
+        if shapes[k] != shape:
+            raise CheckpointError(f"{path}: weight {k!r} has shape {shapes[k]} in the file, {arch} needs "
+                                  f"{shape}{hint}")
 
 
-def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+def _load_tensors(path: Path, raw: dict[str, str]) -> dict[str, torch.Tensor]:
+    """The weights of a policy file, checked against its content hash when it has one."""
     try:
-        return load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: cannot read the weights ({e})") from None
+        tensors = load_file(str(path))
+    except Exception as e:
+        raise CheckpointError(f"{path}: cannot read the weights ({' '.join(str(e).split())})") from None
+    stored = raw.get(HASH_KEY)
+    if stored is not None:  # files written before hashes have none, and load unchecked
+        actual = content_hash(raw, tensors)
+        if actual != stored:
+            raise CheckpointError(f"{path}: content hash mismatch (stored {stored[:16]}..., computed "
+                                  f"{actual[:16]}...): the file changed or was damaged after it was written; "
+                                  "use another checkpoint")
+    return tensors
 
 
 def _load_weights(policy: Policy, tensors: dict[str, torch.Tensor], path: Path) -> None:
@@ -201,15 +409,25 @@ def _load_weights(policy: Policy, tensors: dict[str, torch.Tensor], path: Path) 
         if v.shape != expected[k].shape:
             raise CheckpointError(f"{path}: weight {k!r} has shape {tuple(v.shape)}, the policy expects "
                                   f"{tuple(expected[k].shape)}")
+        if v.dtype != expected[k].dtype:
+            raise CheckpointError(f"{path}: weight {k!r} has dtype {v.dtype}, the policy expects {expected[k].dtype}")
+        if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            raise CheckpointError(f"{path}: weight {k!r} holds NaN or infinite values (the run diverged, or the "
+                                  "file is damaged)")
     policy.load_state_dict(tensors)
 
 
 def load_policy(uri: str | Path, device: torch.device | str = "cpu") -> Policy:
-    """Rebuilds a policy from a checkpoint URI alone (a directory URI: its latest); metadata in .checkpoint_metadata."""
-    meta = read_checkpoint_metadata(uri)
-    path = Path(meta["path"])
-    policy = build_policy(_spec_from_metadata(meta))
-    _load_weights(policy, _load_tensors(path), path)
+    """Rebuilds a policy from a checkpoint URI alone (a directory URI: its latest); metadata in .checkpoint_metadata.
+    The metadata is checked against the file's weights before the policy is built, and the content hash on load."""
+    path, raw, shapes, meta, spec = _read(uri)
+    _check_against_weights(path, spec, shapes)
+    tensors = _load_tensors(path, raw)
+    try:
+        policy = build_policy(spec)
+    except Exception as e:
+        raise CheckpointError(f"{path}: checkpoint spec cannot be used ({type(e).__name__}: {e})") from None
+    _load_weights(policy, tensors, path)
     policy.checkpoint_metadata = meta  # type: ignore[assignment]
     return policy.to(device)
 
@@ -217,9 +435,7 @@ def load_policy(uri: str | Path, device: torch.device | str = "cpu") -> Policy:
 def load_checkpoint(agent: nn.Module, uri: str | Path, optimizer: Any = None) -> dict[str, Any]:
     """Loads checkpoint weights into an existing policy of the same spec (and trainer_state.pt into optimizer); returns metadata."""
     policy = unwrap(agent)
-    meta = read_checkpoint_metadata(uri)
-    path = Path(meta["path"])
-    saved = _spec_from_metadata(meta)
+    path, raw, _, meta, saved = _read(uri)
     mine: PolicySpec = policy.spec
     problems = []
     if saved.config != mine.config:
@@ -233,8 +449,8 @@ def load_checkpoint(agent: nn.Module, uri: str | Path, optimizer: Any = None) ->
     if {k: v["id"] for k, v in saved.feature_spec.items()} != {k: v["id"] for k, v in mine.feature_spec.items()}:
         problems.append("feature spec differs")
     if problems:
-        raise CheckpointError(f"{path}: does not fit this policy: {'; '.join(problems)}")
-    _load_weights(policy, _load_tensors(path), path)
+        raise CheckpointMismatchError(f"{path}: does not fit this policy: {'; '.join(problems)}")
+    _load_weights(policy, _load_tensors(path, raw), path)
     if optimizer is not None:
         state = load_trainer_state(path.parent / TRAINER_STATE_FILE)
         load_optimizer_state(optimizer, state, path.parent / TRAINER_STATE_FILE)
@@ -258,14 +474,21 @@ def _rng_state() -> dict[str, Any]:
     return state
 
 
-def restore_rng_state(state: dict[str, Any]) -> None:
-    """Restores the torch, numpy and python RNG states saved in trainer state."""
-    torch.set_rng_state(state["torch"])
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
+def restore_rng_state(state: dict[str, Any], path: str | Path | None = None) -> None:
+    """Restores the torch, numpy and python RNG states saved in trainer state (read from `path`, named in the
+    CheckpointError a damaged state raises)."""
+    try:
+        torch.set_rng_state(state["torch"])
+        n = state["numpy"]
+        np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                             n["cached_gaussian"]))
+        random.setstate(state["python"])
+        if "cuda" in state and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(state["cuda"])
+    except Exception as e:
+        where = f"{path}: " if path is not None else ""
+        raise CheckpointError(f"{where}the RNG state in the trainer state is damaged ({type(e).__name__}: "
+                              f"{e})") from None
 
 
 def save_trainer_state(path: str | Path, optimizer: Any, epoch: int, agent_step: int, policy_file: str,
@@ -290,6 +513,16 @@ def load_trainer_state(path: str | Path) -> dict[str, Any]:
     missing = [k for k in ("epoch", "agent_step", "policy_file", "optimizer", "rng") if k not in state]
     if missing:
         raise CheckpointError(f"{path}: trainer state lacks {missing}")
+    problems = [f"{k} is {state[k]!r}, expected an integer >= 0" for k in ("epoch", "agent_step")
+                if not isinstance(state[k], int) or isinstance(state[k], bool) or state[k] < 0]
+    policy_file = state["policy_file"]
+    if not isinstance(policy_file, str) or "/" in policy_file or "\\" in policy_file or not _NAME.match(policy_file):
+        problems.append(f"policy_file is {policy_file!r}, expected the name <run>:v<N>.safetensors of a file next "
+                        "to it")
+    problems += [f"{k} is a {type(state[k]).__name__}, expected a dict" for k in ("optimizer", "rng")
+                 if not isinstance(state[k], dict)]
+    if problems:
+        raise CheckpointError(f"{path}: trainer state is damaged: {'; '.join(problems)}")
     return state
 
 

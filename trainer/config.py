@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import to_jsonable_python
+
+from trainer.names import RUN_NAME_RULE, check_run_name
 
 __all__ = [
     "AgentModelConfig",
@@ -168,7 +170,7 @@ class SimulationConfig(_Config):
 class TrainerConfig(_Config):
     """Everything a training run needs; the root of the command-line overrides (prefix `trainer.` optional)."""
 
-    run: str = Field("run", min_length=1, description="Run name: output goes to train_dir/<run>/ and re-running resumes it.")
+    run: str = Field("run", min_length=1, description=f"Run name: output goes to train_dir/<run>/ and re-running resumes it; {RUN_NAME_RULE}.")
     train_dir: str = Field("train_dir", description="Directory holding run directories.")
     device: str = Field("auto", description="Torch device: auto (cuda when available, else cpu), cpu, cuda, cuda:1 ...")
     seed: int = Field(0, ge=0, description="Seed of torch, numpy and the envs (rank r adds r * 1000003).")
@@ -186,6 +188,11 @@ class TrainerConfig(_Config):
     experience: ExperienceConfig = Field(default_factory=ExperienceConfig, description="Rollout buffer and minibatches.")
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig, description="Checkpoints.")
     simulation: SimulationConfig = Field(default_factory=SimulationConfig, description="Evaluation.")
+
+    @field_validator("run")
+    @classmethod
+    def _run_name(cls, value: str) -> str:
+        return check_run_name(value)
 
     @property
     def run_dir(self) -> Path:

@@ -19,7 +19,7 @@ from trainer.checkpoint import policy_uri as _policy_uri
 from trainer.config import EnvConfig
 from trainer.env import make_environment
 from trainer.experience import summarize_episodes, unwrap
-from trainer.stats_db import require_duckdb, write_episodes
+from trainer.stats_db import check_writable, write_episodes
 
 __all__ = ["eval_metrics", "eval_policy", "eval_random", "evaluate_policy_suite", "policy_actor", "save_replay"]
 
@@ -144,11 +144,12 @@ def evaluate_policy_suite(
 ) -> dict[str, dict[str, Any]]:
     """`eval_policy` on every named sim of a suite ({name: env, config or preset name}); returns the reports by
     name. With `stats_db`, every episode is also appended to that DuckDB file (trainer.stats_db), labelled with
-    the policy's URI, run, epoch and steps (taken from its checkpoint unless given)."""
+    the policy's URI, run, epoch and steps (taken from its checkpoint unless given); a file that cannot be written
+    raises StatsDBError before anything is evaluated."""
     if not suite:
         raise ValueError("evaluate_policy_suite: the suite is empty; give {name: env or config}")
     if stats_db is not None:
-        require_duckdb()  # before evaluating
+        check_writable(stats_db)  # before evaluating: a locked, corrupt or read-only file is a StatsDBError now
     reports = {str(name): eval_policy(policy, env, num_episodes, device, deterministic, seed, num_envs)
                for name, env in suite.items()}
     if stats_db is not None:

@@ -1,7 +1,8 @@
 """`python -m trainer.sim <policy_uri> [--env ...]... [--episodes N] [--replay out.html] [--stats-db f.duckdb]`.
 
 Loads the policy from its URI alone, plays it and uniformly random actions on the same games of each sim,
-prints both mean returns, optionally appends every episode to a DuckDB stats file (trainer.stats_db) and writes
+prints both mean returns, optionally appends every episode to a DuckDB stats file (trainer.stats_db; checked
+for writing before anything is evaluated) and writes
 one episode of the first sim as a replay (.html browser viewer, .gif or .json). The sims default to the evaluation envs of the run the
 checkpoint belongs to (train_dir/<run>/config.yaml); `--env` (repeatable) names presets (the names of
 `mettagrid.PRESETS`, which are also the game names of the recipes and the Gymnasium ids) or GameConfig YAML/JSON
@@ -26,7 +27,7 @@ from mettagrid.replay import require_gif_support
 from trainer.checkpoint import CheckpointError, load_policy, resolve_uri
 from trainer.config import ConfigError, EnvConfig, load_trainer_config
 from trainer.evaluate import eval_random, evaluate_policy_suite, save_replay
-from trainer.stats_db import require_duckdb
+from trainer.stats_db import StatsDBError, check_writable, require_duckdb
 
 __all__ = ["COLLAPSE_SHARE", "DETERMINISTIC_WARNING", "main"]
 
@@ -91,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
                              "policy (which samples): argmax policies often collapse, e.g. always the same move into "
                              "a wall, and score below random; a warning says when one action is over 90%% of those "
                              "taken")
-    parser.add_argument("--stats-db", metavar="DB", help="append every episode to this DuckDB file (needs duckdb)")
+    parser.add_argument("--stats-db", metavar="DB", help="append every episode to this DuckDB file (needs duckdb); "
+                        "checked for writing before anything is evaluated")
     parser.add_argument("--replay", metavar="PATH", help="also write one episode of the first env: PATH.html (the browser "
                         "viewer), .gif (needs Pillow) or .json[.gz] (the replay's data)")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
@@ -101,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             require_gif_support()
         if args.stats_db:
             require_duckdb()
+            check_writable(args.stats_db)  # a locked, corrupt or read-only file: now, not after the evaluation
         for e in args.env or []:
             _check_env(e)
         policy = load_policy(args.policy, device=args.device)
@@ -123,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         first = next(iter(sims.values()))
         replay = save_replay(policy, first, args.replay, seed=args.seed, deterministic=args.deterministic) \
             if args.replay else None
-    except (CheckpointError, ConfigError, ImportError, ValueError) as e:
+    except (CheckpointError, ConfigError, ImportError, StatsDBError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     meta = policy.checkpoint_metadata

@@ -7,6 +7,10 @@
 Columns: eval_id (one per evaluation call), time, policy_uri, run, epoch, agent_step, sim, task, episode,
 seed, episode_return, episode_length, stats (JSON: every numeric episode stat, e.g. `agent/heart.gained`).
 DuckDB is the `stats` extra (`pip install 'metta-gridworld[stats]'`); it is imported only here.
+
+DuckDB lets one process write a file at a time. A file that cannot be written (locked by another process, not
+a DuckDB database, read-only, no space) raises StatsDBError naming it and the reason, and is left as it was;
+`check_writable` finds that out before an evaluation is spent on it.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-__all__ = ["EPISODES_SCHEMA", "read_episodes", "require_duckdb", "summarize_db", "write_episodes"]
+__all__ = ["EPISODES_SCHEMA", "StatsDBError", "check_writable", "read_episodes", "require_duckdb", "summarize_db",
+           "write_episodes"]
 
 EPISODES_SCHEMA = """
 CREATE TABLE IF NOT EXISTS episodes (
@@ -50,10 +55,73 @@ def require_duckdb() -> Any:
     return duckdb
 
 
+class StatsDBError(RuntimeError):
+    """The stats database cannot be opened or written; the message names the file and the reason."""
+
+
+def _reason(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
+def _connect(duckdb: Any, path: Path) -> Any:
+    """A read-write connection to the database at `path` (created if missing), or StatsDBError saying why not."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return duckdb.connect(str(path))
+    except (duckdb.Error, OSError) as e:
+        raise StatsDBError(f"{path}: cannot open the stats database for writing: {_reason(e)}") from e
+
+
+def _insert(con: Any, rows: list[tuple[Any, ...]]) -> None:
+    """Creates the table if needed and inserts the rows, all in one transaction (rolled back on any error)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(EPISODES_SCHEMA)
+        con.executemany(f"INSERT INTO episodes ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+                        rows)
+        con.execute("COMMIT")
+    except BaseException:
+        try:
+            con.execute("ROLLBACK")
+        except Exception:
+            pass  # the connection is broken; closing it discards the transaction
+        raise
+
+
+def _remove(path: Path) -> None:
+    """Removes a database file this module created (and its write-ahead log)."""
+    for p in (path, path.with_name(path.name + ".wal")):
+        p.unlink(missing_ok=True)
+
+
+def check_writable(path: str | Path) -> None:
+    """Raises StatsDBError (naming the file and the reason) unless episodes can be appended to the database at
+    `path`: opens it, creates the table and inserts a probe row in a transaction, and rolls that back. Call it before
+    a long evaluation. A file it had to create is removed again."""
+    duckdb = require_duckdb()
+    path = Path(path)
+    existed = path.exists()
+    con = _connect(duckdb, path)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        con.execute(EPISODES_SCHEMA)
+        con.execute(f"INSERT INTO episodes ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
+                    ["probe", datetime.now(timezone.utc).replace(tzinfo=None), None, None, None, None, "probe", None,
+                     0, None, 0.0, 0, "{}"])
+        con.execute("ROLLBACK")
+    except (duckdb.Error, OSError) as e:
+        raise StatsDBError(f"{path}: cannot write episodes to the stats database: {_reason(e)}") from e
+    finally:
+        con.close()
+        if not existed:
+            _remove(path)
+
+
 def write_episodes(path: str | Path, sims: dict[str, list[dict[str, Any]]], policy_uri: str | None = None,
                    run: str | None = None, epoch: int | None = None, agent_step: int | None = None) -> str:
     """Appends the episode infos of each sim to the `episodes` table of the database at `path` (created if
-    missing), all in one transaction; returns the evaluation's eval_id."""
+    missing), all in one transaction; returns the evaluation's eval_id. A database that cannot be opened or written
+    raises StatsDBError naming the file and the reason, and is left as it was."""
     duckdb = require_duckdb()
     eval_id = uuid.uuid4().hex
     now = datetime.now(timezone.utc).replace(tzinfo=None)
@@ -66,20 +134,20 @@ def write_episodes(path: str | Path, sims: dict[str, list[dict[str, Any]]], poli
                          None if info.get("episode_seed") is None else int(info["episode_seed"]), float(info["episode_return"]), int(info["episode_length"]),
                          json.dumps(stats)))
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(path))
+    existed = path.exists()
+    con = _connect(duckdb, path)
+    error: BaseException | None = None
     try:
-        con.execute(EPISODES_SCHEMA)
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.executemany(f"INSERT INTO episodes ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})",
-                            rows)
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
+        _insert(con, rows)
+    except (duckdb.Error, OSError) as e:
+        error = e
     finally:
         con.close()
+    if error is not None:
+        if not existed:
+            _remove(path)
+        raise StatsDBError(f"{path}: cannot write episodes to the stats database (nothing was written): "
+                           f"{_reason(error)}") from error
     return eval_id
 
 

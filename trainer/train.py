@@ -7,6 +7,8 @@ replays/<run>:v<epoch>.html (or .gif) when simulation.replay_interval is set.
 Running the same run= again resumes from its last checkpoint; Ctrl-C stops after the current epoch and saves
 one (a second Ctrl-C aborts). Under torchrun every rank steps its own games
 and DistributedDataParallel averages the gradients; rank 0 alone writes.
+Faults: a checkpoint that cannot be written (a full disk) stops the run with one error line and leaves the
+previous checkpoint as it was; a stats database that cannot be written is a warning line, and training goes on.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import random
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +32,12 @@ from mettagrid.replay import require_gif_support
 from trainer.checkpoint import (
     TRAINER_STATE_FILE,
     CheckpointError,
+    CheckpointMismatchError,
     load_checkpoint,
     load_optimizer_state,
     load_trainer_state,
     policy_uri,
+    remove_stale_temp_files,
     restore_rng_state,
     save_checkpoint,
 )
@@ -42,11 +47,12 @@ from trainer.env import curriculum_metrics, make_environment
 from trainer.evaluate import eval_metrics, evaluate_policy_suite, save_replay
 from trainer.experience import make_experience_manager, rollout
 from trainer.metrics import MetricsLogger
+from trainer.names import path_inside
 from trainer.optim import make_optimizer
 from trainer.policies import make_agent
 from trainer.ppo import compute_advantages, train_ppo
 from trainer.recipes import describe_recipes, get_recipe
-from trainer.stats_db import require_duckdb
+from trainer.stats_db import StatsDBError, require_duckdb, write_episodes
 
 __all__ = ["main", "train"]
 
@@ -63,8 +69,23 @@ def env_seed(seed: int, rank: int, epoch: int) -> int:
     return seed + 1_000_003 * rank + 7_919 * epoch
 
 
+def write_checkpoint(policy: torch.nn.Module, cfg: TrainerConfig, epoch: int, agent_step: int, optimizer: Any,
+                     last_saved: int) -> None:
+    """save_checkpoint of the run's policy and trainer state; a write that fails (a full disk, a read-only folder)
+    becomes a CheckpointError saying which checkpoint is still good (the failed write left it as it was)."""
+    checkpoint_dir = cfg.run_dir / "checkpoints"
+    try:
+        save_checkpoint(policy, checkpoint_dir, epoch, agent_step, cfg.run, optimizer,
+                        keep_last=cfg.checkpoint.keep_last)
+    except OSError as e:
+        kept = f"the checkpoint of epoch {last_saved} is intact" if last_saved >= 0 else "no earlier checkpoint exists"
+        raise CheckpointError(f"cannot write the checkpoint of epoch {epoch} in {checkpoint_dir}: {e}; {kept}; "
+                              "make room and run the same command again to resume") from e
+
+
 def train(cfg: TrainerConfig) -> dict[str, Any]:
     """Trains the run described by `cfg`, resuming it if train_dir/<run> holds trainer state; returns a summary."""
+    started = time.time()
     # ---- processes, device, seeds
     dist_info = setup_distributed(cfg.device)
     device, rank, world = dist_info.device, dist_info.rank, dist_info.world_size
@@ -84,21 +105,25 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
                         action_names=env.action_names())
     optimizer = make_optimizer(policy, cfg.optimizer)
 
-    # ---- resume from the run's trainer state, if there is one
+    # ---- resume from the run's trainer state, if there is one (after clearing what a killed write left)
     epoch, agent_step = 0, 0
     state_path = checkpoint_dir / TRAINER_STATE_FILE
+    if dist_info.is_master:
+        remove_stale_temp_files(checkpoint_dir, before=started)
     if state_path.exists():
         state = load_trainer_state(state_path)
         try:
             load_checkpoint(policy, checkpoint_dir / state["policy_file"])
-        except CheckpointError as e:
+        except CheckpointMismatchError as e:
             raise CheckpointError(f"cannot resume run {cfg.run!r} with this config: {e}; resume it with the "
                                   f"settings it was trained with ({cfg.run_dir / 'config.yaml'}), or start a new "
                                   f"run=<name>") from None
+        except CheckpointError as e:  # damaged: a config change would not help
+            raise CheckpointError(f"cannot resume run {cfg.run!r}: {e}") from None
         load_optimizer_state(optimizer, state, state_path)
         epoch, agent_step = state["epoch"], state["agent_step"]
         if rank == 0:
-            restore_rng_state(state["rng"])
+            restore_rng_state(state["rng"], state_path)
         else:
             seed_everything(cfg.seed + 1_000_003 * rank + epoch)
 
@@ -142,23 +167,27 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
                           **{k: v for k, v in rollout_stats.items() if k != "steps"}, **curriculum_metrics(env)}
                 logger.log(record)
             if dist_info.is_master and epoch % cfg.checkpoint.checkpoint_interval == 0:
-                save_checkpoint(policy, checkpoint_dir, epoch, agent_step, cfg.run, optimizer,
-                                keep_last=cfg.checkpoint.keep_last)
+                write_checkpoint(policy, cfg, epoch, agent_step, optimizer, last_saved)
                 last_saved = epoch
             if eval_envs and epoch % cfg.simulation.evaluate_interval == 0:
-                reports = evaluate_policy_suite(policy, eval_envs, cfg.simulation.num_episodes, device,
-                                                stats_db=stats_db, run=cfg.run, epoch=epoch, agent_step=agent_step)
+                reports = evaluate_policy_suite(policy, eval_envs, cfg.simulation.num_episodes, device)
                 logger.log({"epoch": epoch, "agent_step": agent_step, **eval_metrics(reports)})
+                if stats_db is not None:  # a database that cannot be written costs its rows, not the run
+                    try:
+                        write_episodes(stats_db, {name: r["episode_infos"] for name, r in reports.items()},
+                                       run=cfg.run, epoch=epoch, agent_step=agent_step)
+                    except StatsDBError as e:
+                        print(f"warning: {e}; epoch {epoch}'s evaluation is in metrics.jsonl only, training goes on",
+                              file=sys.stderr, flush=True)
             if dist_info.is_master and cfg.simulation.replay_interval and epoch % cfg.simulation.replay_interval == 0:
                 replay = save_replay(policy, next(iter(cfg.simulation.sims(cfg.env).values())),
-                                     replay_dir / f"{cfg.run}:v{epoch}.{cfg.simulation.replay_format}",
+                                     path_inside(replay_dir, f"{cfg.run}:v{epoch}.{cfg.simulation.replay_format}"),
                                      seed=cfg.seed + epoch, title=f"{cfg.run} epoch {epoch}")
                 logger.message(f"[bold]{cfg.run}[/]: replay of epoch {epoch} in {replay}")
 
     # ---- the final checkpoint
     if dist_info.is_master and last_saved != epoch:
-        save_checkpoint(policy, checkpoint_dir, epoch, agent_step, cfg.run, optimizer,
-                        keep_last=cfg.checkpoint.keep_last)
+        write_checkpoint(policy, cfg, epoch, agent_step, optimizer, last_saved)
     final = checkpoint_dir / f"{cfg.run}:v{epoch}.safetensors"
     done = "done" if agent_step >= cfg.total_timesteps else "stopped (run the same command again to resume)"
     logger.message(f"[bold]{cfg.run}[/]: {done} at epoch {epoch}, {agent_step:,} steps; policy {policy_uri(final)}")
@@ -218,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("give a recipe first (see --list), then key=value overrides")
     try:
         train(build_config(args.recipe, args.overrides))
-    except (CheckpointError, ConfigError, ImportError, ValueError) as e:
+    except (CheckpointError, ConfigError, ImportError, OSError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -17,7 +17,7 @@ from mettagrid.presets import navigation
 from trainer import TrainerConfig, load_policy
 from trainer.config import EnvConfig, SimulationConfig
 from trainer.evaluate import eval_metrics, evaluate_policy_suite
-from trainer.stats_db import read_episodes, summarize_db, write_episodes
+from trainer.stats_db import StatsDBError, read_episodes, summarize_db, write_episodes
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,8 +57,9 @@ def test_a_failed_write_leaves_the_database_as_it_was(tmp_path: Path) -> None:
     write_episodes(db, {"a": [_info(1.0, 10)]})
     with pytest.raises(KeyError):
         write_episodes(db, {"a": [_info(2.0, 10)], "b": [{"episode_length": 3}]})
-    with pytest.raises(duckdb.Error):  # the second sim breaks NOT NULL after the first one's rows went in
+    with pytest.raises(StatsDBError, match="NOT NULL") as err:  # the second sim breaks NOT NULL after the first
         write_episodes(db, {"a": [_info(2.0, 10)], None: [_info(1.0, 1)]})  # type: ignore[dict-item]
+    assert isinstance(err.value.__cause__, duckdb.Error)
     assert [r["episode_return"] for r in read_episodes(db)] == [1.0]
 
 
