@@ -12,6 +12,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import to_jsonable_python
 
+from mettagrid.config import load_yaml
+
 from trainer.names import RUN_NAME_RULE, check_run_name
 
 __all__ = [
@@ -228,8 +230,8 @@ def load_trainer_config(path: str | Path) -> TrainerConfig:
     """Reads a TrainerConfig from YAML/JSON; a top-level `trainer:` wrapper is accepted."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as e:
+        data = load_yaml(path.read_text(), str(path))  # size- and alias-limited (a YAML bomb is refused)
+    except (OSError, ValueError) as e:
         raise ConfigError(f"{path}: cannot read config: {e}") from e
     if data is None:
         data = {}
@@ -251,8 +253,8 @@ def parse_value(text: str) -> Any:
         except ValueError:
             pass
     try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError:
+        return load_yaml(text, "override value")
+    except ValueError:
         return text
 
 

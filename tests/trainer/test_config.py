@@ -131,3 +131,17 @@ def test_cli_list_help_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert "ppo.clip_coef" in out and "Policy ratio clip range" in out and "experience.bptt_horizon" in out
     assert main(["navigation", "run=x", "ppo.clip_coeff=1"]) == 2
     assert "ppo.clip_coeff" in capsys.readouterr().err
+
+
+def test_trainer_config_yaml_bomb_is_refused(tmp_path: Path) -> None:
+    from trainer.config import ConfigError, load_trainer_config
+
+    text = 'a: &a ["x","x","x","x","x","x","x","x","x"]\n'
+    prev = "a"
+    for name in "bcdefghi":
+        text += f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]\n"
+        prev = name
+    path = tmp_path / "bomb.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=r"bomb\.yaml: cannot read config: .*expands to more than"):
+        load_trainer_config(path)
