@@ -84,6 +84,7 @@ def run_variant(recipe: str, overrides: list[str], metric: str, thresholds: list
                                  num_episodes=episodes, seed=eval_seed, device=device)
             value = _metric(report, metric)
             curve.append((round(trained, 2), steps, round(value, 4)))
+            print(f"  {trained:8.1f} s {steps:>12,} steps  {metric} {value:.4f}", file=sys.stderr, flush=True)
             for th in thresholds:
                 if th not in reached and value >= th:
                     reached[th] = {"seconds": round(trained, 2), "agent_steps": steps}
