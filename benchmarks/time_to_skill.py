@@ -4,6 +4,7 @@
     python benchmarks/time_to_skill.py navigation --variant cnn agent.encoder=cnn --variant tokens agent.encoder=tokens
     python benchmarks/time_to_skill.py arena --metric agent/heart.gained --threshold 0.1 0.5 --budget 1800
     python benchmarks/time_to_skill.py navigation --quick                  # smoke test, a few seconds
+    python benchmarks/time_to_skill.py navigation --pufferl .puffer/bin/python   # + PuffeRL side by side
 
 Method. Each variant is the recipe's TrainerConfig with its key=value overrides, trained through the functional
 API (rollout -> compute_advantages -> train_ppo) from torch.manual_seed(--seed). Every --eval-every seconds of
@@ -11,6 +12,8 @@ training the policy is evaluated on fixed seeds (`eval_policy`: --episodes episo
 sampled with a seeded generator) on the recipe's game; evaluation time is not counted as training time. We report,
 for each threshold, the training wall time and agent steps at the first evaluation that reached it, and the
 training agent-steps/s. Variants run one after the other in the same process, so compare them within one run.
+With --pufferl PYTHON, PufferLib's trainer with its default policy then runs on the same game, budget, seeds
+and thresholds through benchmarks/pufferl_side.py in that interpreter (its own virtual environment).
 """
 
 from __future__ import annotations
@@ -93,6 +96,15 @@ def run_variant(recipe: str, overrides: list[str], metric: str, thresholds: list
             "curve": curve}
 
 
+def _print_row(name: str, r: dict[str, Any], thresholds: list[float]) -> None:
+    got = "  ".join(f">= {th}: " + (f"{r['reached'][str(th)]['seconds']:.1f} s, "
+                                    f"{r['reached'][str(th)]['agent_steps']:,} steps"
+                                    if str(th) in r["reached"] else "not reached") for th in thresholds)
+    last = r["curve"][-1][2] if r["curve"] else float("nan")
+    print(f"{name:<14} {got}  | trained {r['train_seconds']:.1f} s, {r['agent_steps']:,} steps, "
+          f"{r['sps']:,} steps/s, last eval {last:.3f}", flush=True)
+
+
 def main() -> None:
     """Runs the variants and prints a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -108,6 +120,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch.set_num_threads")
     parser.add_argument("--quick", action="store_true", help="smoke test: 3 s budget, 2 episodes")
+    parser.add_argument("--pufferl", metavar="PYTHON", help="also run PuffeRL with this interpreter (its own venv)")
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -132,12 +145,17 @@ def main() -> None:
         r = run_variant(args.recipe, overrides, metric, thresholds, budget, every, episodes, args.eval_seed,
                         args.seed)
         results[name] = r
-        got = "  ".join(f">= {th}: " + (f"{r['reached'][str(th)]['seconds']:.1f} s, "
-                                        f"{r['reached'][str(th)]['agent_steps']:,} steps"
-                                        if str(th) in r["reached"] else "not reached") for th in thresholds)
-        last = r["curve"][-1][2] if r["curve"] else float("nan")
-        print(f"{name:<14} {got}  | trained {r['train_seconds']:.1f} s, {r['agent_steps']:,} steps, "
-              f"{r['sps']:,} steps/s, last eval {last:.3f}", flush=True)
+        _print_row(name, r, thresholds)
+    if args.pufferl:
+        cmd = [args.pufferl, str(Path(__file__).with_name("pufferl_side.py")), args.recipe, "--metric", metric,
+               "--threshold", *map(str, thresholds), "--budget", str(budget), "--eval-every", str(every),
+               "--episodes", str(episodes), "--eval-seed", str(args.eval_seed), "--seed", str(args.seed)]
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True)
+        if proc.returncode == 0:
+            results["pufferl"] = json.loads(proc.stdout.strip().splitlines()[-1])
+            _print_row("pufferl", results["pufferl"], thresholds)
+        else:
+            print(f"pufferl        failed (exit {proc.returncode})")
     print(f"# load at the end {os.getloadavg()[0]:.2f}")
     if args.json:
         args.json.write_text(json.dumps({"commit": commit, "recipe": args.recipe, "results": results}, indent=2))
