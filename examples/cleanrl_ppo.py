@@ -30,6 +30,7 @@ import torch.optim as optim
 from torch.distributions.categorical import Categorical
 
 import mettagrid  # noqa: F401  (registers the mettagrid/ ids)
+from mettagrid.env import PADDING_LOCATION as PADDING  # the location byte of padding tokens
 
 
 @dataclass
@@ -128,9 +129,6 @@ def layer_init(layer: nn.Module, std: float = np.sqrt(2), bias_const: float = 0.
     torch.nn.init.orthogonal_(layer.weight, std)
     torch.nn.init.constant_(layer.bias, bias_const)
     return layer
-
-
-PADDING = 0xFF  # the location byte of padding tokens, which fill the end of every observation
 
 
 class Agent(nn.Module):

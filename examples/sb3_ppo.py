@@ -20,8 +20,9 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
 import mettagrid  # noqa: F401  (registers the mettagrid/ ids)
+from mettagrid.env import PADDING_LOCATION as PADDING  # the location byte of padding tokens
 
-PADDING, MAX_FEATURES = 0xFF, 32  # padding tokens' location byte; feature ids are below 32 in these games
+MAX_FEATURES = 32  # feature ids are below 32 in these games
 
 
 class TokenBag(BaseFeaturesExtractor):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import threading
-from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import numpy as np
@@ -18,7 +17,6 @@ from gymnasium import spaces
 
 from mettagrid.config import GameConfig
 from mettagrid.env import MettaGridEnv
-from mettagrid.presets import PRESETS, make_config
 from mettagrid.render import print_ansi, render_ansi, render_rgb
 
 __all__: list[str] = []
@@ -27,20 +25,6 @@ ADAPTER_RENDER_MODES = ["ansi", "rgb_array", "human"]
 RENDER_FPS = 10
 # Channels of the global state (then one channel per inventory item).
 STATE_CHANNELS = ["object_type_id", "agent", "agent_group", "agent_orientation", "agent_frozen", "converting"]
-
-
-def resolve_with_overrides(config: "GameConfig | dict[str, Any] | str | Path",
-                           overrides: dict[str, Any]) -> "GameConfig | dict[str, Any] | str | Path":
-    """Applies keyword overrides (e.g. max_steps=100) to a preset name; other configs take none."""
-    if not overrides:
-        return config
-    if not (isinstance(config, str) and config in PRESETS):
-        raise TypeError(f"keyword arguments {sorted(overrides)} are preset options and apply only to a preset "
-                        f"name ({sorted(PRESETS)}), not to config={config!r}")
-    try:
-        return make_config(config, **overrides)
-    except TypeError as e:
-        raise TypeError(f"preset {config!r}: {e}") from e
 
 
 _F = TypeVar("_F", bound=Callable[..., Any])

@@ -391,6 +391,24 @@ AGENT_CELL_BASE: int = 65536
 
 EMPTY_CELL: int = -1
 
+MAX_ITEMS: int = 240
+
+MAX_MAP_SIDE: int = 1024
+
+FIRST_INVENTORY_FEATURE: int = 16
+
+GLOBAL_LOCATION: int = 254
+
+PADDING_LOCATION: int = 255
+
+ACTION_KINDS: dict = ...
+
+MAP_KINDS: dict = ...
+
+MAZE_ALGORITHMS: dict = {'prim' : 0, 'kruskal' : 1}
+
+FEATURE_IDS: dict = ...
+
 class CompiledSpec:
     def __init__(self, spec: GameSpec) -> None:
         """Validates a GameSpec and builds the tables the step loop uses."""
@@ -407,7 +425,8 @@ class CompiledSpec:
         """
 
 class VecEnv:
-    def __init__(self, spec: GameSpec, num_envs: int, num_threads: int) -> None: ...
+    def __init__(self, spec: CompiledSpec, num_envs: int, num_threads: int) -> None:
+        """num_envs games of one compiled spec, stepped by num_threads threads."""
 
     def set_buffers(self, observations: Annotated[NDArray[numpy.uint8], dict(order='C', device='cpu')], rewards: Annotated[NDArray[numpy.float32], dict(order='C', device='cpu')], terminals: Annotated[NDArray[numpy.bool_], dict(order='C', device='cpu')], truncations: Annotated[NDArray[numpy.bool_], dict(order='C', device='cpu')], final_observations: Annotated[NDArray[numpy.uint8], dict(order='C', device='cpu')] | None = None) -> None: ...
 

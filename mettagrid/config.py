@@ -1,14 +1,17 @@
-"""Typed configuration of a game: items, objects, actions, agents, groups, rewards, observations, maps."""
+"""Typed configuration of a game: items, objects, actions, agents, groups, rewards, observations, maps; and its
+validation. The translation into the core's spec is mettagrid.spec_builder."""
 
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from mettagrid import _core
+from mettagrid.spec_builder import build_spec
 
 __all__ = [
     "DEFAULT_ITEMS",
@@ -30,6 +33,7 @@ __all__ = [
     "WallConfig",
     "MAX_CONFIG_BYTES",
     "MAX_CONFIG_NODES",
+    "deep_merge",
     "default_objects",
     "load_config",
     "load_yaml",
@@ -170,44 +174,39 @@ class ActionsConfig(_Model):
             raise ValueError("noop cannot be disabled: it is always action 0")
         return v
 
-
-# Action kinds understood by the core (src_cpp/mettagrid/spec.hpp).
-_KIND = {"noop": 0, "move": 1, "rotate": 2, "move_cardinal": 3, "put_items": 4, "get_items": 5, "attack": 6, "swap": 7,
-         "change_color": 8, "change_glyph": 9}
-
-
-def _action_entries(actions: ActionsConfig) -> list[tuple[str, str, int]]:
-    """(name, family, arg) for every enabled action, in canonical order."""
-    out: list[tuple[str, str, int]] = [("noop", "noop", 0)]
-    if actions.move.enabled:
-        out += [("move_forward", "move", 0), ("move_back", "move", 1)]
-    if actions.rotate.enabled:
-        out += [(f"rotate_{d}", "rotate", i) for i, d in enumerate(("up", "down", "left", "right"))]
-    if actions.move_cardinal.enabled:
-        out += [(f"move_{d}", "move_cardinal", i) for i, d in enumerate(("north", "south", "west", "east"))]
-    if actions.put_items.enabled:
-        out.append(("put_items", "put_items", 0))
-    if actions.get_items.enabled:
-        out.append(("get_items", "get_items", 0))
-    if actions.attack.enabled:
-        out += [(f"attack_{k}", "attack", k) for k in range(9)]
-    if actions.swap.enabled:
-        out.append(("swap", "swap", 0))
-    if actions.change_color.enabled:
-        out += [("change_color_inc", "change_color", 1), ("change_color_dec", "change_color", -1),
-                ("change_color_inc_big", "change_color", 63), ("change_color_dec_big", "change_color", -63)]
-    if actions.change_glyph.enabled:
-        out += [(f"change_glyph_{g}", "change_glyph", g) for g in range(actions.change_glyph.number_of_glyphs)]
-    return out
+    def entries(self) -> list[tuple[str, str, int]]:
+        """(name, family, arg) for every enabled action, in canonical order."""
+        out: list[tuple[str, str, int]] = [("noop", "noop", 0)]
+        if self.move.enabled:
+            out += [("move_forward", "move", 0), ("move_back", "move", 1)]
+        if self.rotate.enabled:
+            out += [(f"rotate_{d}", "rotate", i) for i, d in enumerate(("up", "down", "left", "right"))]
+        if self.move_cardinal.enabled:
+            out += [(f"move_{d}", "move_cardinal", i) for i, d in enumerate(("north", "south", "west", "east"))]
+        if self.put_items.enabled:
+            out.append(("put_items", "put_items", 0))
+        if self.get_items.enabled:
+            out.append(("get_items", "get_items", 0))
+        if self.attack.enabled:
+            out += [(f"attack_{k}", "attack", k) for k in range(9)]
+        if self.swap.enabled:
+            out.append(("swap", "swap", 0))
+        if self.change_color.enabled:
+            out += [("change_color_inc", "change_color", 1), ("change_color_dec", "change_color", -1),
+                    ("change_color_inc_big", "change_color", 63), ("change_color_dec_big", "change_color", -63)]
+        if self.change_glyph.enabled:
+            out += [(f"change_glyph_{g}", "change_glyph", g) for g in range(self.change_glyph.number_of_glyphs)]
+        return out
 
 
 # ------------------------------------------------------------------ agents and groups
 
 
 class AgentRewards(_Model):
-    """Rewards: `inventory.<item>` per unit held and `stats.<stat>` per unit of a stat; `<name>_max` caps each."""
+    """Rewards: `inventory.<item>` per unit gained since the episode's start (negative on loss) and `stats.<stat>`
+    per unit of a stat; `<name>_max` caps each one's total contribution over the episode."""
 
-    inventory: dict[str, float] = Field(default_factory=dict, description="Reward per unit of an item, and `<item>_max` caps.")
+    inventory: dict[str, float] = Field(default_factory=dict, description="Reward per unit of an item gained relative to the episode's starting inventory, and `<item>_max` caps its total.")
     stats: dict[str, float] = Field(default_factory=dict, description="Reward per unit of an agent stat, and `<stat>_max` caps.")
 
 
@@ -231,7 +230,7 @@ class GroupConfig(_Model):
 
 
 class GlobalObsConfig(_Model):
-    """Which global tokens (location 0xFE) are written first in every observation."""
+    """Which global tokens (at the global location) are written first in every observation."""
 
     episode_completion_pct: bool = Field(True, description="round(255 * step / max_steps).")
     last_action: bool = Field(True, description="The agent's last action index.")
@@ -265,27 +264,48 @@ class AsciiMapBuilder(_Model):
         rows = [r for r in rows if r.strip() != ""] if rows and rows[-1].strip() == "" else rows
         return rows
 
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the map; shorter rows are padded with empty cells."""
+        rows = self.rows()
+        return len(rows), max((len(r) for r in rows), default=0)
+
 
 class RandomMapBuilder(_Model):
     """An open room with a wall border; objects and agents on random free cells."""
 
     type: Literal["random"] = Field("random", description="Builder kind.")
-    width: int = Field(..., ge=1, le=1024, description="Width including the border.")
-    height: int = Field(..., ge=1, le=1024, description="Height including the border.")
+    width: int = Field(..., ge=1, le=_core.MAX_MAP_SIDE, description="Width including the border.")
+    height: int = Field(..., ge=1, le=_core.MAX_MAP_SIDE, description="Height including the border.")
     border_width: int = Field(1, ge=0, le=64, description="Wall border thickness.")
     objects: dict[str, int] = Field(default_factory=dict, description="Count of each object type to place.")
     agents: int | dict[str, int] = Field(0, description="Agents to place: a count (first group) or counts per group name.")
+
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the map."""
+        return self.height, self.width
+
+    def free_cells(self) -> int:
+        """Cells inside the border, where objects and agents are placed."""
+        return max(0, self.width - 2 * self.border_width) * max(0, self.height - 2 * self.border_width)
 
 
 class MazeMapBuilder(_Model):
     """A perfect maze (Prim's or Kruskal's algorithm) with objects and agents in its corridors."""
 
     type: Literal["maze"] = Field("maze", description="Builder kind.")
-    width: int = Field(..., ge=3, le=1024, description="Width including the outer wall.")
-    height: int = Field(..., ge=3, le=1024, description="Height including the outer wall.")
+    width: int = Field(..., ge=3, le=_core.MAX_MAP_SIDE, description="Width including the outer wall.")
+    height: int = Field(..., ge=3, le=_core.MAX_MAP_SIDE, description="Height including the outer wall.")
     algorithm: Literal["prim", "kruskal"] = Field("prim", description="Maze generation algorithm.")
     objects: dict[str, int] = Field(default_factory=dict, description="Count of each object type to place.")
     agents: int | dict[str, int] = Field(0, description="Agents to place: a count (first group) or counts per group name.")
+
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the map."""
+        return self.height, self.width
+
+    def free_cells(self) -> int:
+        """Corridor cells of the maze, where objects and agents are placed."""
+        return 2 * ((self.width - 1) // 2) * ((self.height - 1) // 2) - 1
 
 
 class RoomGridMapBuilder(_Model):
@@ -309,6 +329,12 @@ class RoomGridMapBuilder(_Model):
     def children(self) -> list["MapBuilder"]:
         """The room builders (one, or one per room)."""
         return [self.room] if self.room is not None else list(self.rooms or [])
+
+    def size(self) -> tuple[int, int]:
+        """(height, width) of the grid: every room as large as the largest, with the borders."""
+        sizes = [c.size() for c in self.children()]
+        rh, rw = max(s[0] for s in sizes), max(s[1] for s in sizes)
+        return self.rows * rh + (self.rows + 1) * self.border_width, self.cols * rw + (self.cols + 1) * self.border_width
 
 
 MapBuilder = Annotated[
@@ -354,8 +380,8 @@ class GameConfig(_Model):
     @field_validator("inventory_item_names")
     @classmethod
     def _items(cls, v: list[str]) -> list[str]:
-        if len(v) > 240:
-            raise ValueError(f"{len(v)} items, at most 240 fit the feature ids")
+        if len(v) > _core.MAX_ITEMS:
+            raise ValueError(f"{len(v)} items, at most {_core.MAX_ITEMS} fit the feature ids")
         if len(set(v)) != len(v):
             raise ValueError("item names must be unique")
         if any(not name for name in v):
@@ -413,21 +439,15 @@ class GameConfig(_Model):
                 base = key[:-4] if key.endswith("_max") and key[:-4] in stat_names else key
                 if base not in stat_names:
                     raise ValueError(f"{where}.rewards.stats: unknown stat {key!r}")
-        num_map_agents = _count_agents(self.map_builder, self)
+        num_map_agents = _check_map(self.map_builder, self, "map_builder")
         if num_map_agents != self.num_agents:
             raise ValueError(f"num_agents is {self.num_agents} but map_builder places {num_map_agents} agents")
-        h, w = _map_size(self.map_builder)
-        if h > 1024 or w > 1024:
-            raise ValueError(f"map_builder: the map is {h} x {w}, larger than 1024 x 1024")
-        # Map chars, legend entries and capacities are checked while compiling. The error is raised outside
-        # the except block so its traceback does not keep the half-built core spec objects alive.
-        error = None
-        try:
-            _compile(self)
-        except ValueError as e:
-            error = str(e)
-        if error is not None:
-            raise ValueError(error)
+        h, w = self.map_builder.size()
+        side = _core.MAX_MAP_SIDE
+        if h > side or w > side:
+            raise ValueError(f"map_builder: the map is {h} x {w}, larger than {side} x {side}")
+        if self.map_builder.type != "ascii" and "wall" not in self.objects:
+            raise ValueError("map_builder: generated maps need a 'wall' object type")
         return self
 
     # -- derived views
@@ -437,7 +457,7 @@ class GameConfig(_Model):
         props = self.groups[group].props
         if not props:
             return self.agent
-        merged = _deep_merge(self.agent.model_dump(), props)
+        merged = deep_merge(self.agent.model_dump(), props)
         try:
             return AgentConfig.model_validate(merged)
         except Exception as e:  # re-raised with the group named
@@ -445,13 +465,24 @@ class GameConfig(_Model):
 
     def action_names(self) -> list[str]:
         """The action list, in canonical order (noop first)."""
-        return [name for name, _, _ in _action_entries(self.actions)]
+        return [name for name, _, _ in self.actions.entries()]
 
     def agent_stat_names(self) -> list[str]:
         """Names of the per-agent stats reported at episode end."""
-        from mettagrid import _core
-
         return list(_core.agent_stat_names(self.inventory_item_names, self.action_names()))
+
+    def agents_by_group(self, agents: int | dict[str, int], where: str = "map_builder") -> dict[str, int]:
+        """A map builder's `agents` as a count per group name (a bare count places agents of the first group)."""
+        if isinstance(agents, int):
+            if agents < 0:
+                raise ValueError(f"{where}.agents = {agents}, expected >= 0")
+            return {next(iter(self.groups)): agents}
+        for g, n in agents.items():
+            if g not in self.groups:
+                raise ValueError(f"{where}.agents: unknown group {g!r}; groups: {list(self.groups)}")
+            if n < 0:
+                raise ValueError(f"{where}.agents.{g} = {n}, expected >= 0")
+        return dict(agents)
 
     def char_legend(self) -> dict[str, str]:
         """Map char -> object name, 'empty', or 'agent.<group>'."""
@@ -469,8 +500,8 @@ class GameConfig(_Model):
         return legend
 
     def to_spec(self) -> Any:
-        """Compiles the config into the core's GameSpec."""
-        return _compile(self)
+        """The core's GameSpec of this config (see mettagrid.spec_builder)."""
+        return build_spec(self)
 
     # -- loading
 
@@ -554,198 +585,63 @@ def load_config(source: "str | Path | dict[str, Any] | GameConfig") -> GameConfi
     return GameConfig.model_validate(data or {})
 
 
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `override`'s values, nested dicts merged key by key rather than replaced."""
     out = dict(base)
     for k, v in override.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 
-def _agent_counts(agents: int | dict[str, int], cfg: GameConfig, where: str) -> dict[str, int]:
-    if isinstance(agents, int):
-        if agents < 0:
-            raise ValueError(f"{where}.agents = {agents}, expected >= 0")
-        return {next(iter(cfg.groups)): agents}
-    for g, n in agents.items():
-        if g not in cfg.groups:
-            raise ValueError(f"{where}.agents: unknown group {g!r}; groups: {list(cfg.groups)}")
-        if n < 0:
-            raise ValueError(f"{where}.agents.{g} = {n}, expected >= 0")
-    return dict(agents)
+# ------------------------------------------------------------------ map checks
 
 
-def _map_size(mb: Any) -> tuple[int, int]:
+def _check_map(mb: Any, cfg: GameConfig, where: str) -> int:
+    """Checks a map builder against the config's objects and groups; returns how many agents it places."""
     if isinstance(mb, AsciiMapBuilder):
-        rows = mb.rows()
-        return len(rows), max((len(r) for r in rows), default=0)
+        return _check_ascii(mb, cfg, where)
     if isinstance(mb, RoomGridMapBuilder):
-        sizes = [_map_size(c) for c in mb.children()]
-        rh, rw = max(s[0] for s in sizes), max(s[1] for s in sizes)
-        return mb.rows * rh + (mb.rows + 1) * mb.border_width, mb.cols * rw + (mb.cols + 1) * mb.border_width
-    return mb.height, mb.width
-
-
-def _count_agents(mb: Any, cfg: GameConfig, where: str = "map_builder") -> int:
-    if isinstance(mb, AsciiMapBuilder):
-        legend = cfg.char_legend()
-        return sum(1 for row in mb.rows() for ch in row if legend.get(ch, "").startswith("agent."))
-    if isinstance(mb, RoomGridMapBuilder):
-        kids = mb.children()
-        counts = [_count_agents(c, cfg, f"{where}.room{'s' if mb.rooms else ''}") for c in kids]
+        inner = f"{where}.room{'s' if mb.rooms else ''}"
+        counts = [_check_map(c, cfg, inner) for c in mb.children()]
         return counts[0] * mb.rows * mb.cols if mb.room is not None else sum(counts)
-    return sum(_agent_counts(mb.agents, cfg, where).values())
+    return _check_placement(mb, cfg, where)
 
 
-# ------------------------------------------------------------------ compilation to the core spec
-
-
-def _dense(names: list[str], amounts: dict[str, int]) -> list[int]:
-    return [int(amounts.get(n, 0)) for n in names]
-
-
-def _compile(cfg: GameConfig) -> Any:
-    from mettagrid import _core
-
-    items = cfg.inventory_item_names
-    spec = _core.GameSpec()
-    spec.num_agents = cfg.num_agents
-    spec.max_steps = cfg.max_steps
-    spec.episode_truncates = cfg.episode_truncates
-    spec.desync_episodes = cfg.desync_episodes
-    spec.obs_width = cfg.obs_width
-    spec.obs_height = cfg.obs_height
-    spec.num_tokens = cfg.num_observation_tokens
-    spec.grid_obs = cfg.obs_mode == "grid"
-    spec.global_episode_completion = cfg.global_obs.episode_completion_pct
-    spec.global_last_action = cfg.global_obs.last_action
-    spec.global_last_reward = cfg.global_obs.last_reward
-    spec.items = list(items)
-
-    type_index: dict[str, int] = {}
-    types = []
-    for name, obj in cfg.objects.items():
-        t = _core.ObjectTypeSpec()
-        t.name = name
-        t.type_id = obj.type_id
-        if isinstance(obj, ConverterConfig):
-            t.is_converter = True
-            t.input = _dense(items, obj.input_resources)
-            t.output = _dense(items, obj.output_resources)
-            t.conversion_ticks = obj.conversion_ticks
-            t.cooldown = obj.cooldown
-            t.max_output = obj.max_output
-            t.initial_resource_count = obj.initial_resource_count
-            t.color = obj.color
-        else:
-            t.swappable = obj.swappable
-        type_index[name] = len(types)
-        types.append(t)
-    spec.object_types = types
-    spec.wall_type = type_index.get("wall", -1)
-
-    stat_names = cfg.agent_stat_names()
-    stat_index = {n: i for i, n in enumerate(stat_names)}
-    groups = []
-    group_index: dict[str, int] = {}
-    for gname, g in cfg.groups.items():
-        agent = cfg.group_agent_config(gname)
-        gs = _core.GroupSpec()
-        gs.name = gname
-        gs.id = g.id
-        gs.reward_pct = g.group_reward_pct
-        gs.resource_limits = [agent.resource_limits.get(n, agent.default_resource_limit) for n in items]
-        gs.initial_inventory = _dense(items, agent.initial_inventory)
-        inv = agent.rewards.inventory
-        gs.inventory_reward = [float(inv.get(n, 0.0)) for n in items]
-        gs.inventory_reward_max = [float(inv.get(f"{n}_max", math.inf)) for n in items]
-        st = agent.rewards.stats
-        names = [k for k in st if k in stat_index]
-        gs.stat_reward_ids = [stat_index[k] for k in names]
-        gs.stat_reward_weights = [float(st[k]) for k in names]
-        gs.stat_reward_max = [float(st.get(f"{k}_max", math.inf)) for k in names]
-        gs.freeze_duration = agent.freeze_duration
-        gs.defense_resources = _dense(items, cfg.actions.attack.defense_resources)
-        gs.action_failure_penalty = agent.action_failure_penalty
-        group_index[gname] = len(groups)
-        groups.append(gs)
-    spec.groups = groups
-
-    actions = []
-    for name, family, arg in _action_entries(cfg.actions):
-        fam = getattr(cfg.actions, family)
-        a = _core.ActionSpec()
-        a.name = name
-        a.kind = _KIND[family]
-        a.arg = arg
-        a.required = _dense(items, fam.required_resources)
-        a.consumed = _dense(items, fam.consumed_resources)
-        actions.append(a)
-    spec.actions = actions
-
-    nodes: list[Any] = []
+def _check_ascii(mb: AsciiMapBuilder, cfg: GameConfig, where: str) -> int:
+    """Every map char is in the legend and names empty, a group's agent or an object type."""
+    h, w = mb.size()
+    if h == 0 or w == 0:
+        raise ValueError(f"{where}: the ascii map is empty")
     legend = cfg.char_legend()
+    rows = [row.ljust(w) for row in mb.rows()]
+    for r, row in enumerate(rows):
+        unknown = set(row) - legend.keys()
+        if unknown:
+            c = next(c for c, ch in enumerate(row) if ch in unknown)
+            raise ValueError(f"{where}: unknown map char {row[c]!r} at row {r}, col {c}; "
+                             f"known chars: {''.join(sorted(legend))}")
+    agents = 0
+    for ch in sorted(set("".join(rows))):
+        meaning = legend[ch]
+        if meaning.startswith("agent."):
+            group = meaning[len("agent."):]
+            if group not in cfg.groups:
+                raise ValueError(f"{where}.legend: {ch!r} names unknown group {group!r}")
+            agents += sum(row.count(ch) for row in rows)
+        elif meaning != "empty" and meaning not in cfg.objects:
+            raise ValueError(f"{where}.legend: {ch!r} names unknown object {meaning!r}")
+    return agents
 
-    def add(mb: Any, where: str) -> int:
-        node = _core.MapNodeSpec()
-        idx = len(nodes)
-        nodes.append(node)
-        if isinstance(mb, AsciiMapBuilder):
-            rows = mb.rows()
-            h, w = len(rows), max((len(r) for r in rows), default=0)
-            if h == 0 or w == 0:
-                raise ValueError(f"{where}: the ascii map is empty")
-            cells = []
-            for r, row in enumerate(rows):
-                for c in range(w):
-                    ch = row[c] if c < len(row) else " "
-                    meaning = legend.get(ch)
-                    if meaning is None:
-                        raise ValueError(f"{where}: unknown map char {ch!r} at row {r}, col {c}; "
-                                         f"known chars: {''.join(sorted(legend))}")
-                    if meaning == "empty":
-                        cells.append(_core.EMPTY_CELL)
-                    elif meaning.startswith("agent."):
-                        g = meaning[len("agent."):]
-                        if g not in group_index:
-                            raise ValueError(f"{where}.legend: {ch!r} names unknown group {g!r}")
-                        cells.append(_core.AGENT_CELL_BASE + group_index[g])
-                    elif meaning in type_index:
-                        cells.append(type_index[meaning])
-                    else:
-                        raise ValueError(f"{where}.legend: {ch!r} names unknown object {meaning!r}")
-            node.kind, node.height, node.width, node.cells = 0, h, w, cells
-        elif isinstance(mb, (RandomMapBuilder, MazeMapBuilder)):
-            for oname in mb.objects:
-                if oname not in type_index:
-                    raise ValueError(f"{where}.objects: unknown object {oname!r}; objects: {list(type_index)}")
-            counts = _agent_counts(mb.agents, cfg, where)
-            node.kind = 1 if isinstance(mb, RandomMapBuilder) else 2
-            node.width, node.height = mb.width, mb.height
-            node.object_counts = [int(mb.objects.get(n, 0)) for n in type_index]
-            node.agent_counts = [int(counts.get(g, 0)) for g in group_index]
-            if any(v < 0 for v in node.object_counts):
-                raise ValueError(f"{where}.objects: counts must be >= 0")
-            needed = sum(node.object_counts) + sum(node.agent_counts)
-            if isinstance(mb, RandomMapBuilder):
-                node.border = mb.border_width
-                free = max(0, mb.width - 2 * mb.border_width) * max(0, mb.height - 2 * mb.border_width)
-            else:
-                node.algorithm = 0 if mb.algorithm == "prim" else 1
-                cells_ = ((mb.width - 1) // 2) * ((mb.height - 1) // 2)
-                free = 2 * cells_ - 1
-            if needed > free:
-                raise ValueError(f"{where}: {needed} objects and agents do not fit in {free} free cells")
-        else:
-            node.kind = 3
-            node.rows, node.cols, node.spacing = mb.rows, mb.cols, mb.border_width
-            h, w = _map_size(mb)
-            node.height, node.width = h, w
-            node.children = [add(c, f"{where}.room{'s' if mb.rooms else ''}") for c in mb.children()]
-        return idx
 
-    if isinstance(cfg.map_builder, (RandomMapBuilder, MazeMapBuilder, RoomGridMapBuilder)) and "wall" not in type_index:
-        raise ValueError("map_builder: generated maps need a 'wall' object type")
-    add(cfg.map_builder, "map_builder")
-    spec.map_nodes = nodes
-    spec.map_root = 0
-    return spec
+def _check_placement(mb: RandomMapBuilder | MazeMapBuilder, cfg: GameConfig, where: str) -> int:
+    """The objects are known types with counts >= 0, and they fit in the free cells with the agents."""
+    for name, n in mb.objects.items():
+        if name not in cfg.objects:
+            raise ValueError(f"{where}.objects: unknown object {name!r}; objects: {list(cfg.objects)}")
+        if n < 0:
+            raise ValueError(f"{where}.objects: counts must be >= 0")
+    agents = sum(cfg.agents_by_group(mb.agents, where).values())
+    needed, free = sum(mb.objects.values()) + agents, mb.free_cells()
+    if needed > free:
+        raise ValueError(f"{where}: {needed} objects and agents do not fit in {free} free cells")
+    return agents

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from mettagrid.config import GameConfig
+from mettagrid.resolve import resolve_config
 
 __all__ = ["Curriculum", "LearningProgressCurriculum", "RandomCurriculum", "SingleTaskCurriculum", "Task"]
 
@@ -58,17 +59,11 @@ class Curriculum:
         return {}
 
 
-def _resolve(config: Any) -> GameConfig:
-    from mettagrid.env import resolve_config
-
-    return resolve_config(config)
-
-
 class SingleTaskCurriculum(Curriculum):
     """Always the same task."""
 
     def __init__(self, config: Any, name: str = "task") -> None:
-        self.task = Task(str(name), _resolve(config))
+        self.task = Task(str(name), resolve_config(config))
 
     def sample(self, rng: np.random.Generator) -> Task:
         return self.task
@@ -83,7 +78,7 @@ class RandomCurriculum(Curriculum):
     def __init__(self, tasks: Mapping[str, Any], weights: Mapping[str, float] | None = None) -> None:
         if not tasks:
             raise ValueError("RandomCurriculum: tasks is empty")
-        self._tasks = [Task(str(name), _resolve(cfg)) for name, cfg in tasks.items()]
+        self._tasks = [Task(str(name), resolve_config(cfg)) for name, cfg in tasks.items()]
         names = [t.name for t in self._tasks]
         if weights is None:
             w = np.ones(len(names))
@@ -131,7 +126,7 @@ class LearningProgressCurriculum(Curriculum):
             raise ValueError(f"LearningProgressCurriculum: explore = {explore}, expected 0 <= explore <= 1")
         if min_episodes < 1:
             raise ValueError(f"LearningProgressCurriculum: min_episodes = {min_episodes}, expected >= 1")
-        self._tasks = [Task(str(name), _resolve(cfg)) for name, cfg in tasks.items()]
+        self._tasks = [Task(str(name), resolve_config(cfg)) for name, cfg in tasks.items()]
         self._index = {t.name: i for i, t in enumerate(self._tasks)}
         self.fast_rate, self.slow_rate, self.explore, self.min_episodes = fast, slow, explore, min_episodes
         n = len(self._tasks)

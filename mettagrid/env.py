@@ -11,10 +11,11 @@ from typing import Any
 import numpy as np
 from gymnasium import spaces
 
-from mettagrid import _core
-from mettagrid.config import GameConfig, load_config
+from mettagrid import _core, spec_builder
+from mettagrid.config import GameConfig
 from mettagrid.curriculum import Curriculum, Task
-from mettagrid.presets import PRESETS, make_config
+from mettagrid.presets import PRESETS
+from mettagrid.resolve import resolve_config
 
 # PufferLib's vectorization checks isinstance(env, pufferlib.PufferEnv). Importing pufferlib costs seconds
 # (it imports torch), so MettaGridEnv implements the contract itself and only becomes a PufferEnv subclass
@@ -34,60 +35,50 @@ def _with_puffer_base(cls: type) -> type:
         _PUFFER_SUBCLASSES[cls] = sub
     return sub
 
-__all__ = ["MAX_ENV_BYTES", "MettaGridEnv", "env_memory_bytes", "feature_spec", "resolve_config"]
+__all__ = ["GLOBAL_LOCATION", "INVENTORY_FEATURE_BASE", "MAX_ENV_BYTES", "PADDING_LOCATION", "MettaGridEnv",
+           "env_memory_bytes", "feature_spec", "resolve_config"]
 
 # The most memory one env's buffers and games may need (observation buffers, maps and per-agent state); a larger
 # env fails with MemoryError before anything is allocated. METTAGRID_MAX_ENV_BYTES overrides it.
 MAX_ENV_BYTES: int = int(os.environ.get("METTAGRID_MAX_ENV_BYTES", 16 * 1024**3))
 
-_BASE_FEATURES: list[tuple[str, int, float]] = [
-    ("type_id", 0, 255.0),
-    ("agent:group", 1, 10.0),
-    ("agent:frozen", 2, 1.0),
-    ("agent:orientation", 3, 3.0),
-    ("color", 4, 255.0),
-    ("agent:glyph", 5, 255.0),
-    ("converting", 6, 1.0),
-    ("swappable", 7, 1.0),
-    ("episode_completion_pct", 8, 255.0),
-    ("last_action", 9, 255.0),
-    ("last_reward", 10, 100.0),
-]
-INVENTORY_FEATURE_BASE = 16
+# The token format, as the core defines it: the location byte of global tokens and of padding, and the feature id
+# of inventory item 0 (item i is INVENTORY_FEATURE_BASE + i; the base features' ids are _core.FEATURE_IDS).
+GLOBAL_LOCATION: int = _core.GLOBAL_LOCATION
+PADDING_LOCATION: int = _core.PADDING_LOCATION
+INVENTORY_FEATURE_BASE: int = _core.FIRST_INVENTORY_FEATURE
+
+# A typical maximum value of each base feature, by its name (policies divide observations by it).
+_NORMALIZATION: dict[str, float] = {
+    "type_id": 255.0, "agent:group": 10.0, "agent:frozen": 1.0, "agent:orientation": 3.0, "color": 255.0,
+    "agent:glyph": 255.0, "converting": 1.0, "swappable": 1.0, "episode_completion_pct": 255.0,
+    "last_action": 255.0, "last_reward": 100.0,
+}
+_INVENTORY_NORMALIZATION = 100.0
 _MAX_UNNAMED = 32  # compiled unnamed configs kept for reuse (named tasks are kept for the env's life)
 
 
 def feature_spec(config: GameConfig) -> dict[str, dict[str, float | int]]:
     """Observation features: name -> {"id": feature id, "normalization": a typical maximum value}."""
-    spec: dict[str, dict[str, float | int]] = {n: {"id": i, "normalization": norm} for n, i, norm in _BASE_FEATURES}
+    spec: dict[str, dict[str, float | int]] = {
+        name: {"id": fid, "normalization": _NORMALIZATION[name]} for name, fid in _core.FEATURE_IDS.items()}
     for i, item in enumerate(config.inventory_item_names):
-        spec[f"inv:{item}"] = {"id": INVENTORY_FEATURE_BASE + i, "normalization": 100.0}
+        spec[f"inv:{item}"] = {"id": INVENTORY_FEATURE_BASE + i, "normalization": _INVENTORY_NORMALIZATION}
     return spec
 
 
 def env_memory_bytes(config: GameConfig, num_envs: int, final_observations: bool = False) -> dict[str, int]:
     """An upper estimate of the memory an env of `num_envs` games of `config` allocates, by part, in bytes."""
-    from mettagrid.config import _map_size
-
     if config.obs_mode == "grid":
         per_row = (INVENTORY_FEATURE_BASE + len(config.inventory_item_names)) * config.obs_height * config.obs_width
     else:
         per_row = config.num_observation_tokens * 3
     rows = num_envs * config.num_agents
-    h, w = _map_size(config.map_builder)
+    h, w = config.map_builder.size()
     items = len(config.inventory_item_names)
     return {"observations": rows * per_row * (2 if final_observations else 1),
             "agents": rows * (64 + 16 * items + 8 * (64 + 8 * items)),  # state, inventories and stats per agent
             "maps": num_envs * h * w * 16}
-
-
-def resolve_config(config: "GameConfig | dict[str, Any] | str | Path") -> GameConfig:
-    """Accepts a GameConfig, a dict, a preset name, or a YAML/JSON path."""
-    if isinstance(config, str) and config in PRESETS:
-        return make_config(config)
-    if isinstance(config, (str, Path)) and not Path(config).exists():
-        raise ValueError(f"config {str(config)!r} is neither a preset ({sorted(PRESETS)}) nor an existing file")
-    return load_config(config)
 
 
 def _check_buffer(name: str, arr: Any, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
@@ -173,7 +164,7 @@ class MettaGridEnv:
         self._base = Task(base_name, self.config)
         base_spec = self._compile(self._base)
         self._base_spec = base_spec
-        self._core = _core.VecEnv(self.config.to_spec(), self.num_envs, int(num_threads))
+        self._core = _core.VecEnv(base_spec, self.num_envs, int(num_threads))
         # Per game: the task (name, config) and compiled spec of its current episode, and those queued for its
         # next one (None: none queued, the current one continues).
         self._current: list[tuple[Task, Any]] = [(self._base, base_spec)] * self.num_envs
@@ -181,7 +172,7 @@ class MettaGridEnv:
         self._curriculum_rng = np.random.default_rng(0)
         if curriculum is not None:
             for name, cfg in curriculum.tasks().items():  # fail fast on an incompatible task
-                self._compile(Task(name, cfg if isinstance(cfg, GameConfig) else resolve_config(cfg)))
+                self._compile(Task(name, resolve_config(cfg)))
         self._action_names = self.config.action_names()
         self._agent_stat_names = list(self._core.agent_stat_names)
         self._game_stat_names = list(self._core.game_stat_names)
@@ -372,7 +363,7 @@ class MettaGridEnv:
         if hit is not None and (hit[0] is task.config or hit[0] == task.config):
             return hit[1]
         try:
-            compiled = _core.CompiledSpec(task.config.to_spec())
+            compiled = spec_builder.compile_spec(task.config)
         except ValueError as e:
             raise ValueError(f"task {task.name or '(unnamed)'!r}: {e}") from None
         self._compile_count += 1

@@ -33,6 +33,7 @@ from gymnasium.vector.utils import batch_space
 from mettagrid import _adapters
 from mettagrid.config import GameConfig
 from mettagrid.env import MettaGridEnv
+from mettagrid.resolve import resolve_config
 
 __all__ = ["MettaGridGymEnv", "MettaGridVectorEnv"]
 
@@ -48,11 +49,11 @@ class MettaGridGymEnv(gymnasium.Env):
         self,
         config: "GameConfig | dict[str, Any] | str | Path" = "navigation",
         render_mode: str | None = None,
-        **preset_options: Any,
+        **overrides: Any,
     ) -> None:
         self.render_mode = _adapters.check_render_mode(render_mode, self.metadata["render_modes"])
         self._lock = _adapters.new_lock()
-        self._env = MettaGridEnv(_adapters.resolve_with_overrides(config, preset_options), num_envs=1, seed=0,
+        self._env = MettaGridEnv(resolve_config(config, overrides), num_envs=1, seed=0,
                                  final_observations=True)
         if self._env.num_agents != 1:
             raise ValueError(f"MettaGridGymEnv is single-agent but this game has {self._env.num_agents} agents: use "
@@ -152,11 +153,11 @@ class MettaGridVectorEnv(VectorEnv):
         num_envs: int = 1,
         num_threads: int = 1,
         render_mode: str | None = None,
-        **preset_options: Any,
+        **overrides: Any,
     ) -> None:
         self.render_mode = _adapters.check_render_mode(render_mode, self.metadata["render_modes"])
         self._lock = _adapters.new_lock()
-        self._env = MettaGridEnv(_adapters.resolve_with_overrides(config, preset_options), num_envs=num_envs,
+        self._env = MettaGridEnv(resolve_config(config, overrides), num_envs=num_envs,
                                  num_threads=num_threads, seed=0, final_observations=True)
         self.config: GameConfig = self._env.config
         self._init_args: dict[str, Any] = {"config": self.config, "num_envs": num_envs, "num_threads": num_threads,

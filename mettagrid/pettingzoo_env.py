@@ -40,6 +40,7 @@ except ImportError as e:  # an optional extra
 from mettagrid import _adapters
 from mettagrid.config import GameConfig
 from mettagrid.env import MettaGridEnv
+from mettagrid.resolve import resolve_config
 
 __all__ = ["MettaGridParallelEnv", "aec_env", "parallel_env"]
 
@@ -57,12 +58,12 @@ class MettaGridParallelEnv(ParallelEnv):
         config: "GameConfig | dict[str, Any] | str | Path" = "arena",
         render_mode: str | None = None,
         seed: int | None = None,
-        **preset_options: Any,
+        **overrides: Any,
     ) -> None:
         self.render_mode = _adapters.check_render_mode(render_mode, self.metadata["render_modes"])
         self._lock = _adapters.new_lock()
         self._seed = _adapters.check_seed(seed, "parallel_env")
-        self._env = MettaGridEnv(_adapters.resolve_with_overrides(config, preset_options), num_envs=1, seed=0,
+        self._env = MettaGridEnv(resolve_config(config, overrides), num_envs=1, seed=0,
                                  final_observations=True)
         self.config: GameConfig = self._env.config
         self._init_args: dict[str, Any] = {"config": self.config, "render_mode": render_mode, "seed": self._seed}
@@ -224,20 +225,20 @@ def parallel_env(
     config: "GameConfig | dict[str, Any] | str | Path" = "arena",
     render_mode: str | None = None,
     seed: int | None = None,
-    **preset_options: Any,
+    **overrides: Any,
 ) -> MettaGridParallelEnv:
     """A game (a GameConfig, a dict, a preset name or a YAML/JSON path) as a PettingZoo ParallelEnv.
 
-    Keyword options go to the preset function when `config` is a preset name, e.g. max_steps=100.
+    Keyword overrides go to a preset's function or set GameConfig fields (mettagrid.resolve), e.g. max_steps=100.
     """
-    return MettaGridParallelEnv(config, render_mode=render_mode, seed=seed, **preset_options)
+    return MettaGridParallelEnv(config, render_mode=render_mode, seed=seed, **overrides)
 
 
 def aec_env(
     config: "GameConfig | dict[str, Any] | str | Path" = "arena",
     render_mode: str | None = None,
     seed: int | None = None,
-    **preset_options: Any,
+    **overrides: Any,
 ) -> AECEnv:
     """The same game as a PettingZoo AECEnv (agents act in turn; the game steps when the last has acted)."""
-    return parallel_to_aec(parallel_env(config, render_mode=render_mode, seed=seed, **preset_options))
+    return parallel_to_aec(parallel_env(config, render_mode=render_mode, seed=seed, **overrides))

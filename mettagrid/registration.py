@@ -13,7 +13,8 @@ id                                      game                                    
 Every id has a ``vector_entry_point``: ``gymnasium.make_vec(id, num_envs=N)`` gives a `MettaGridVectorEnv`
 stepping N games in C++ with one sub-env per agent (N * agents sub-envs, `AutoresetMode.SAME_STEP`). The
 single-agent ids also work with ``gymnasium.make`` (a `MettaGridGymEnv`). Keyword arguments of ``make`` and
-``make_vec`` other than ``render_mode`` (and ``num_threads`` for ``make_vec``) go to the preset function, e.g.
+``make_vec`` other than ``render_mode`` (and ``num_threads`` for ``make_vec``) go to the preset function, or set
+GameConfig fields where the function has no such parameter (`mettagrid.resolve`), e.g.
 ``gymnasium.make("mettagrid/Navigation-v0", max_steps=100, size=11)``. ``gymnasium.make`` on a multi-agent id
 raises an error that points to ``make_vec`` and ``mettagrid.parallel_env``.
 """

@@ -1,7 +1,8 @@
 """The reference PPO trainer of metta-gridworld: typed configs and the functional training API.
 
     env = make_environment(EnvConfig(game={"num_agents": 4}))
-    agent = make_agent(env.single_observation_space, env.single_action_space, [], device)
+    agent = make_agent(env.single_observation_space, env.single_action_space, [], device,
+                       feature_spec=env.feature_spec())
     optimizer = make_optimizer(agent, OptimizerConfig(learning_rate=3e-4))
     experience = make_experience_manager(env, agent)
     rollout(experience, agent); compute_advantages(experience); train_ppo(agent, optimizer, experience)

@@ -27,7 +27,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
 from trainer.config import AgentModelConfig
-from trainer.experience import unwrap
+from trainer.distributed import unwrap
 from trainer.names import check_run_name, path_inside
 from trainer.policies import Policy, PolicySpec, build_policy
 
@@ -306,6 +306,12 @@ def _decode_metadata(path: Path, raw: dict[str, str]) -> tuple[dict[str, Any], P
                            "agent_step") if k not in raw]
     if missing:
         raise CheckpointError(f"{damaged}: it lacks {missing}")
+    # Every key a checkpoint may hold is known: an unknown one (e.g. a flipped bit in the hash's own key name,
+    # which would otherwise read as an older file without a hash) means the header was damaged.
+    unknown = sorted(set(raw) - {"format", "architecture", "observation_spec", "action_spec", "feature_spec", "run",
+                                 "epoch", "agent_step", HASH_KEY})
+    if unknown:
+        raise CheckpointError(f"{damaged}: unknown metadata keys {unknown}")
     meta: dict[str, Any] = {}
     for key in ("architecture", "observation_spec", "action_spec", "feature_spec"):
         try:

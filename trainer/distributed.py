@@ -9,11 +9,15 @@ import sys
 import threading
 from dataclasses import dataclass
 from types import FrameType, TracebackType
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+
+if TYPE_CHECKING:
+    from trainer.policies import Policy
 
 __all__ = [
     "DistInfo",
@@ -22,6 +26,7 @@ __all__ = [
     "cleanup_distributed",
     "resolve_device",
     "setup_distributed",
+    "unwrap",
     "wrap_distributed",
 ]
 
@@ -80,6 +85,11 @@ def wrap_distributed(policy: nn.Module, info: DistInfo) -> nn.Module:
         return policy
     ids = [info.device.index] if info.device.type == "cuda" else None
     return DistributedDataParallel(policy, device_ids=ids)
+
+
+def unwrap(policy: nn.Module) -> Policy:
+    """The Policy inside a DistributedDataParallel wrapper (or the policy itself)."""
+    return getattr(policy, "module", policy)  # type: ignore[return-value]
 
 
 def cleanup_distributed() -> None:

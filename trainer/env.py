@@ -2,51 +2,26 @@
 
 from __future__ import annotations
 
-import inspect
-from pathlib import Path
 from typing import Any
 
 from mettagrid import MettaGridEnv
-from mettagrid.config import GameConfig, load_config
+from mettagrid.config import GameConfig
 from mettagrid.curriculum import Curriculum, LearningProgressCurriculum, RandomCurriculum
-from mettagrid.presets import PRESETS
+from mettagrid.resolve import resolve_config
 
 from trainer.config import ConfigError, EnvConfig
 
 __all__ = ["curriculum_metrics", "make_curriculum", "make_environment", "make_game_config"]
 
 
-def _deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in override.items():
-        out[k] = _deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def make_game_config(config: EnvConfig) -> GameConfig:
-    """The GameConfig of an EnvConfig: the preset (or file), called with its arguments, then field overrides merged in."""
-    overrides = dict(config.game)
-    if config.preset in PRESETS:
-        fn = PRESETS[config.preset]
-        params = inspect.signature(fn).parameters
-        args = {k: overrides.pop(k) for k in list(overrides) if k in params}
-        try:
-            game = fn(**args)
-        except ValueError as e:
-            raise ConfigError(f"env.game: preset {config.preset!r} rejected its arguments {args}: {e}") from None
-    elif Path(config.preset).exists():
-        try:
-            game = load_config(config.preset)
-        except Exception as e:
-            raise ConfigError(f"env.preset: cannot load game config {config.preset!r}: {e}") from None
-    else:
-        raise ConfigError(f"env.preset = {config.preset!r} is neither a preset ({sorted(PRESETS)}) nor an existing file")
-    if not overrides:
-        return game
+    """The GameConfig of an EnvConfig: env.preset (a preset or a file) with env.game's overrides, as
+    mettagrid.resolve.resolve_config applies them (a preset's parameters to its function, the rest to fields)."""
     try:
-        return GameConfig.model_validate(_deep_merge(game.model_dump(), overrides))
-    except Exception as e:
-        raise ConfigError(f"env.game overrides {sorted(overrides)} on preset {config.preset!r} are invalid: {e}") from None
+        return resolve_config(config.preset, config.game)
+    except (TypeError, ValueError, OSError) as e:
+        given = f"env.preset = {config.preset!r}" + (f" with env.game = {config.game}" if config.game else "")
+        raise ConfigError(f"{given}: {e}") from None
 
 
 def make_curriculum(config: EnvConfig) -> Curriculum | None:

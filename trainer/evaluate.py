@@ -17,8 +17,9 @@ from mettagrid.config import GameConfig
 from mettagrid.replay import episode_frames, record_episode, require_gif_support, save_gif
 from trainer.checkpoint import policy_uri as _policy_uri
 from trainer.config import EnvConfig
+from trainer.distributed import unwrap
 from trainer.env import make_environment
-from trainer.experience import summarize_episodes, unwrap
+from trainer.experience import summarize_episodes
 from trainer.stats_db import check_writable, write_episodes
 
 __all__ = ["eval_metrics", "eval_policy", "eval_random", "evaluate_policy_suite", "policy_actor", "save_replay"]

@@ -11,14 +11,9 @@ from torch import nn
 
 from mettagrid import MettaGridEnv
 from trainer.config import ExperienceConfig
-from trainer.policies import Policy
+from trainer.distributed import unwrap  # also importable from here, where it used to live
 
 __all__ = ["Experience", "make_experience_manager", "rollout", "sample_actions", "summarize_episodes", "unwrap"]
-
-
-def unwrap(policy: nn.Module) -> Policy:
-    """The Policy inside a DistributedDataParallel wrapper (or the policy itself)."""
-    return getattr(policy, "module", policy)  # type: ignore[return-value]
 
 
 class Experience:

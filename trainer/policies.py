@@ -11,6 +11,7 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
+from mettagrid.env import GLOBAL_LOCATION, PADDING_LOCATION
 from trainer.config import AgentModelConfig
 
 __all__ = [
@@ -24,8 +25,6 @@ __all__ = [
     "make_agent",
 ]
 
-GLOBAL_LOCATION = 0xFE
-PADDING_LOCATION = 0xFF
 State = tuple[torch.Tensor, ...] | None
 
 
@@ -101,7 +100,7 @@ class Policy(nn.Module):
         return loc, feat, value, (loc == PADDING_LOCATION) | ~known
 
     def global_vector(self, loc: torch.Tensor, feat: torch.Tensor, value: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
-        """The global tokens (location 0xFE) as a (N, num_features) vector of normalised values."""
+        """The global tokens (at GLOBAL_LOCATION) as a (N, num_features) vector of normalised values."""
         is_global = (loc == GLOBAL_LOCATION) & ~pad
         idx = torch.where(is_global, feat, torch.full_like(feat, self.num_features))
         out = value.new_zeros(value.shape[0], self.num_features + 1).scatter_(1, idx, value * is_global)
@@ -180,7 +179,7 @@ class _TokenEncoder(nn.Module):
     over feature x cell: exactly a linear layer over the dense feature planes, at the cost of the ~30-40 tokens
     an agent sees instead of all features x cells. Object types are categorical, so a `type_id` token below
     TYPE_ONE_HOT adds the vector of its type at its cell (a one-hot plane per type) rather than its id as a
-    number; global tokens (location 0xFE) add v * G[f]. Then bias, ReLU and the MLP.
+    number; global tokens (at GLOBAL_LOCATION) add v * G[f]. Then bias, ReLU and the MLP.
     """
 
     def __init__(self, policy: Policy) -> None:
@@ -304,7 +303,7 @@ class TransformerPolicy(Policy):
         d = cfg.embed_dim
         self.feature_embed = nn.Embedding(self.num_features, d)
         self.value_embed = nn.Embedding(self.num_features, d)
-        self.position_embed = nn.Embedding(256, d)  # location byte; 0xFE is the global position
+        self.position_embed = nn.Embedding(256, d)  # the location byte; GLOBAL_LOCATION is a position too
         layer = nn.TransformerEncoderLayer(d, cfg.num_heads, dim_feedforward=2 * d, dropout=0.0, batch_first=True,
                                            norm_first=True)
         self.attention = nn.TransformerEncoder(layer, cfg.transformer_layers, enable_nested_tensor=False)
@@ -333,13 +332,6 @@ def build_policy(spec: PolicySpec) -> Policy:
     return _ARCHITECTURES[spec.config.policy](spec)
 
 
-def _default_feature_spec() -> dict[str, dict[str, float | int]]:
-    from mettagrid.config import GameConfig
-    from mettagrid.env import feature_spec
-
-    return feature_spec(GameConfig())
-
-
 def make_agent(
     observation_space: spaces.Box,
     action_space: spaces.Discrete,
@@ -347,7 +339,7 @@ def make_agent(
     device: torch.device | str = "cpu",
     config: AgentModelConfig | None = None,
     *,
-    feature_spec: dict[str, dict[str, float | int]] | None = None,
+    feature_spec: dict[str, dict[str, float | int]],
     obs_window: tuple[int, int] = (11, 11),
     action_names: list[str] | None = None,
     **overrides: Any,
@@ -355,7 +347,7 @@ def make_agent(
     """A policy for token observations (tokens, 3) and a Discrete action space; kwargs override AgentModelConfig fields.
 
     `global_features` names the global-token features the policy reads (empty or None: all of them);
-    `feature_spec` is the env's `feature_spec()` (default: the default game's).
+    `feature_spec` is the env's `feature_spec()` (its feature names, ids and normalizations).
     """
     if not isinstance(action_space, spaces.Discrete):
         raise TypeError(f"action_space must be gymnasium.spaces.Discrete, got {action_space!r}")
@@ -370,7 +362,7 @@ def make_agent(
         obs_shape=(int(shape[0]), 3),
         obs_window=(int(obs_window[0]), int(obs_window[1])),
         num_actions=int(action_space.n),
-        feature_spec=feature_spec or _default_feature_spec(),
+        feature_spec=feature_spec,
         action_names=action_names,
         global_features=list(global_features or []) or None,
     )

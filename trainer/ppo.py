@@ -11,7 +11,8 @@ from torch import nn
 
 from trainer.advantage import compute_advantage
 from trainer.config import PPOConfig
-from trainer.experience import Experience, unwrap
+from trainer.distributed import unwrap
+from trainer.experience import Experience
 
 __all__ = [
     "CustomLoss",

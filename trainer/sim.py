@@ -21,8 +21,8 @@ from trainer.extras import require_train_extra
 # Before the imports that need torch: as a command, a missing `train` extra is one error line, not a traceback.
 require_train_extra("python -m trainer.sim" if __name__ == "__main__" else None)
 
-from mettagrid.config import load_config
 from mettagrid.presets import PRESETS
+from mettagrid.resolve import resolve_config
 from mettagrid.replay import require_gif_support
 from trainer.checkpoint import CheckpointError, load_policy, resolve_uri
 from trainer.config import ConfigError, EnvConfig, load_trainer_config
@@ -53,15 +53,10 @@ DETERMINISTIC_WARNING = (
 
 def _check_env(name: str) -> None:
     """Raises ConfigError unless `name` is a preset or a loadable GameConfig YAML/JSON file."""
-    if name in PRESETS:
-        return
-    if not Path(name).is_file():
-        raise ConfigError(f"--env {name}: neither a mettagrid preset ({', '.join(PRESETS)}) nor a GameConfig "
-                          f"YAML/JSON file (relative paths are from {Path.cwd()})")
     try:
-        load_config(name)
-    except Exception as e:  # pydantic, YAML and JSON errors alike: one line naming the file
-        raise ConfigError(f"--env {name}: not a valid GameConfig: {' '.join(str(e).split())}") from None
+        resolve_config(name)
+    except Exception as e:  # pydantic, YAML, JSON and file errors alike: one line naming the argument
+        raise ConfigError(f"--env {name}: {' '.join(str(e).split())}") from None
 
 
 def _action_shares(stats: dict[str, float]) -> dict[str, float]:

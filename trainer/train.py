@@ -64,19 +64,21 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def env_seed(seed: int, rank: int, epoch: int) -> int:
-    """The env seed of a rank starting (or resuming) at an epoch: different games on every rank and every resume."""
+def rank_seed(seed: int, rank: int, epoch: int = 0) -> int:
+    """The seed of a rank starting (or resuming) at an epoch, for its RNGs and its games: different on every rank and
+    at every resume."""
     return seed + 1_000_003 * rank + 7_919 * epoch
 
 
 def write_checkpoint(policy: torch.nn.Module, cfg: TrainerConfig, epoch: int, agent_step: int, optimizer: Any,
-                     last_saved: int) -> None:
-    """save_checkpoint of the run's policy and trainer state; a write that fails (a full disk, a read-only folder)
-    becomes a CheckpointError saying which checkpoint is still good (the failed write left it as it was)."""
+                     last_saved: int) -> Path:
+    """save_checkpoint of the run's policy and trainer state, returning the policy's path; a write that fails (a full
+    disk, a read-only folder) becomes a CheckpointError saying which checkpoint is still good (the failed write left
+    it as it was)."""
     checkpoint_dir = cfg.run_dir / "checkpoints"
     try:
-        save_checkpoint(policy, checkpoint_dir, epoch, agent_step, cfg.run, optimizer,
-                        keep_last=cfg.checkpoint.keep_last)
+        return save_checkpoint(policy, checkpoint_dir, epoch, agent_step, cfg.run, optimizer,
+                               keep_last=cfg.checkpoint.keep_last)
     except OSError as e:
         kept = f"the checkpoint of epoch {last_saved} is intact" if last_saved >= 0 else "no earlier checkpoint exists"
         raise CheckpointError(f"cannot write the checkpoint of epoch {epoch} in {checkpoint_dir}: {e}; {kept}; "
@@ -84,12 +86,14 @@ def write_checkpoint(policy: torch.nn.Module, cfg: TrainerConfig, epoch: int, ag
 
 
 def train(cfg: TrainerConfig) -> dict[str, Any]:
-    """Trains the run described by `cfg`, resuming it if train_dir/<run> holds trainer state; returns a summary."""
+    """Trains the run described by `cfg`, resuming it if train_dir/<run> holds trainer state; returns a summary: epoch,
+    agent_step, policy_uri (of the final checkpoint; None on ranks other than 0, which write none), the last
+    metrics record and whether Ctrl-C stopped it."""
     started = time.time()
     # ---- processes, device, seeds
     dist_info = setup_distributed(cfg.device)
     device, rank, world = dist_info.device, dist_info.rank, dist_info.world_size
-    seed_everything(cfg.seed + 1_000_003 * rank)
+    seed_everything(rank_seed(cfg.seed, rank))
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
     checkpoint_dir = cfg.run_dir / "checkpoints"
@@ -99,7 +103,7 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
         require_duckdb()
 
     # ---- the components: env, policy, optimizer
-    env = make_environment(cfg.env, seed=env_seed(cfg.seed, rank, 0))
+    env = make_environment(cfg.env, seed=rank_seed(cfg.seed, rank))
     policy = make_agent(env.single_observation_space, env.single_action_space, [], device, cfg.agent,
                         feature_spec=env.feature_spec(), obs_window=(env.config.obs_height, env.config.obs_width),
                         action_names=env.action_names())
@@ -107,13 +111,15 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
 
     # ---- resume from the run's trainer state, if there is one (after clearing what a killed write left)
     epoch, agent_step = 0, 0
+    saved: Path | None = None  # the policy file of the last checkpoint written or resumed from
     state_path = checkpoint_dir / TRAINER_STATE_FILE
     if dist_info.is_master:
         remove_stale_temp_files(checkpoint_dir, before=started)
     if state_path.exists():
         state = load_trainer_state(state_path)
+        saved = checkpoint_dir / state["policy_file"]
         try:
-            load_checkpoint(policy, checkpoint_dir / state["policy_file"])
+            load_checkpoint(policy, saved)
         except CheckpointMismatchError as e:
             raise CheckpointError(f"cannot resume run {cfg.run!r} with this config: {e}; resume it with the "
                                   f"settings it was trained with ({cfg.run_dir / 'config.yaml'}), or start a new "
@@ -125,11 +131,11 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
         if rank == 0:
             restore_rng_state(state["rng"], state_path)
         else:
-            seed_everything(cfg.seed + 1_000_003 * rank + epoch)
+            seed_everything(rank_seed(cfg.seed, rank, epoch))
 
     policy_ddp = wrap_distributed(policy, dist_info)
     experience = make_experience_manager(env, policy_ddp, cfg.experience, device,
-                                         seed=env_seed(cfg.seed, rank, epoch))  # resets the games
+                                         seed=rank_seed(cfg.seed, rank, epoch))  # resets the games
     logger = MetricsLogger(cfg, enabled=dist_info.is_master, world_size=world, agents_per_game=env.agents_per_env)
     if dist_info.is_master:
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
@@ -137,10 +143,11 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
         where = f"resuming at epoch {epoch}, {agent_step:,} steps" if epoch else "starting"
         logger.message(f"[bold]{cfg.run}[/]: {where}; {logger.layout()}; policy {cfg.agent.policy} on {device}")
     replay_dir = Path(cfg.simulation.replay_dir) if cfg.simulation.replay_dir else cfg.run_dir / "replays"
-    eval_envs = {}  # the evaluation sims, by name
+    sims = cfg.simulation.sims(cfg.env)  # the evaluation envs by name; the first is replayed
+    eval_envs = {}
     if dist_info.is_master and cfg.simulation.evaluate_interval:
         eval_envs = {name: make_environment(sim, seed=cfg.seed + 777, num_envs=cfg.simulation.num_envs)
-                     for name, sim in cfg.simulation.sims(cfg.env).items()}
+                     for name, sim in sims.items()}
     stats_db = cfg.run_dir / "stats.duckdb" if cfg.simulation.stats_db else None
 
     # ---- the loop: rollout -> advantages -> update -> log / checkpoint / evaluate
@@ -167,7 +174,7 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
                           **{k: v for k, v in rollout_stats.items() if k != "steps"}, **curriculum_metrics(env)}
                 logger.log(record)
             if dist_info.is_master and epoch % cfg.checkpoint.checkpoint_interval == 0:
-                write_checkpoint(policy, cfg, epoch, agent_step, optimizer, last_saved)
+                saved = write_checkpoint(policy, cfg, epoch, agent_step, optimizer, last_saved)
                 last_saved = epoch
             if eval_envs and epoch % cfg.simulation.evaluate_interval == 0:
                 reports = evaluate_policy_suite(policy, eval_envs, cfg.simulation.num_episodes, device)
@@ -180,21 +187,21 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
                         print(f"warning: {e}; epoch {epoch}'s evaluation is in metrics.jsonl only, training goes on",
                               file=sys.stderr, flush=True)
             if dist_info.is_master and cfg.simulation.replay_interval and epoch % cfg.simulation.replay_interval == 0:
-                replay = save_replay(policy, next(iter(cfg.simulation.sims(cfg.env).values())),
+                replay = save_replay(policy, next(iter(sims.values())),
                                      path_inside(replay_dir, f"{cfg.run}:v{epoch}.{cfg.simulation.replay_format}"),
                                      seed=cfg.seed + epoch, title=f"{cfg.run} epoch {epoch}")
                 logger.message(f"[bold]{cfg.run}[/]: replay of epoch {epoch} in {replay}")
 
-    # ---- the final checkpoint
+    # ---- the final checkpoint (rank 0 writes; the other ranks report none)
     if dist_info.is_master and last_saved != epoch:
-        write_checkpoint(policy, cfg, epoch, agent_step, optimizer, last_saved)
-    final = checkpoint_dir / f"{cfg.run}:v{epoch}.safetensors"
+        saved = write_checkpoint(policy, cfg, epoch, agent_step, optimizer, last_saved)
+    final = policy_uri(saved) if dist_info.is_master and saved is not None else None
     done = "done" if agent_step >= cfg.total_timesteps else "stopped (run the same command again to resume)"
-    logger.message(f"[bold]{cfg.run}[/]: {done} at epoch {epoch}, {agent_step:,} steps; policy {policy_uri(final)}")
+    logger.message(f"[bold]{cfg.run}[/]: {done} at epoch {epoch}, {agent_step:,} steps; policy {final}")
     logger.close()
     del experience, policy_ddp  # release the DDP wrapper before its process group goes
     cleanup_distributed()
-    return {"epoch": epoch, "agent_step": agent_step, "policy_uri": policy_uri(final), "last": record,
+    return {"epoch": epoch, "agent_step": agent_step, "policy_uri": final, "last": record,
             "interrupted": stop.requested}
 
 

@@ -23,6 +23,13 @@ using mettagrid::VecEnv;
 
 namespace {
 
+// A dict of names to numbers, in the order given.
+nb::dict named(std::initializer_list<std::pair<const char*, int>> entries) {
+  nb::dict d;
+  for (const auto& [name, value] : entries) d[name] = value;
+  return d;
+}
+
 template <typename T>
 nb::object to_numpy(std::vector<T> values, std::initializer_list<size_t> shape) {
   auto* heap = new std::vector<T>(std::move(values));
@@ -61,8 +68,8 @@ class EnvLock {
 // the env's lock, so one env called from several threads is used by one call at a time.
 class PyVecEnv {
  public:
-  PyVecEnv(const GameSpec& spec, int num_envs, int num_threads)
-      : env_(std::make_shared<const CompiledSpec>(spec), num_envs, num_threads) {}
+  PyVecEnv(std::shared_ptr<CompiledSpec> spec, int num_envs, int num_threads)
+      : env_(std::move(spec), num_envs, num_threads) {}
 
   void set_buffers(Buffer<uint8_t> obs, Buffer<float> rewards, Buffer<bool> terminals, Buffer<bool> truncations,
                    std::optional<Buffer<uint8_t>> final_obs) {
@@ -300,8 +307,33 @@ NB_MODULE(_core, m) {
       },
       "spec"_a, "The (height, width) of the map a spec builds.");
 
+  // The numbers Python shares with the core, named once here: map cell codes, limits, action kinds, map builder
+  // kinds and maze algorithms (keyed by the config's names for them), observation feature ids (keyed by their
+  // observed names) and the locations of global and padding tokens.
   m.attr("AGENT_CELL_BASE") = mettagrid::kAgentCellBase;
   m.attr("EMPTY_CELL") = mettagrid::kEmptyCell;
+  m.attr("MAX_ITEMS") = mettagrid::kMaxItems;
+  m.attr("MAX_MAP_SIDE") = mettagrid::kMaxMapSide;
+  m.attr("FIRST_INVENTORY_FEATURE") = mettagrid::kFirstInventoryFeature;
+  m.attr("GLOBAL_LOCATION") = mettagrid::kGlobalLocation;
+  m.attr("PADDING_LOCATION") = mettagrid::kPaddingLocation;
+
+  m.attr("ACTION_KINDS") = named({  // ActionsConfig's families, in its order
+      {"noop", mettagrid::kNoop}, {"move", mettagrid::kMove}, {"rotate", mettagrid::kRotate},
+      {"move_cardinal", mettagrid::kMoveCardinal}, {"put_items", mettagrid::kPutItems},
+      {"get_items", mettagrid::kGetItems}, {"attack", mettagrid::kAttack}, {"swap", mettagrid::kSwap},
+      {"change_color", mettagrid::kChangeColor}, {"change_glyph", mettagrid::kChangeGlyph}});
+  m.attr("MAP_KINDS") = named({  // the map builders' `type`
+      {"ascii", mettagrid::kMapAscii}, {"random", mettagrid::kMapRandom}, {"maze", mettagrid::kMapMaze},
+      {"room_grid", mettagrid::kMapRoomGrid}});
+  m.attr("MAZE_ALGORITHMS") = named({{"prim", mettagrid::kMazeAlgorithmPrim}, {"kruskal", mettagrid::kMazeAlgorithmKruskal}});
+  m.attr("FEATURE_IDS") = named({  // the base features (inventory features follow from FIRST_INVENTORY_FEATURE)
+      {"type_id", mettagrid::kFeatTypeId}, {"agent:group", mettagrid::kFeatGroup},
+      {"agent:frozen", mettagrid::kFeatFrozen}, {"agent:orientation", mettagrid::kFeatOrientation},
+      {"color", mettagrid::kFeatColor}, {"agent:glyph", mettagrid::kFeatGlyph},
+      {"converting", mettagrid::kFeatConverting}, {"swappable", mettagrid::kFeatSwappable},
+      {"episode_completion_pct", mettagrid::kFeatEpisodeCompletion}, {"last_action", mettagrid::kFeatLastAction},
+      {"last_reward", mettagrid::kFeatLastReward}});
 
   nb::class_<CompiledSpec>(m, "CompiledSpec")
       .def(nb::init<GameSpec>(), "spec"_a, "Validates a GameSpec and builds the tables the step loop uses.")
@@ -312,7 +344,8 @@ NB_MODULE(_core, m) {
           }, "other"_a, "Raises ValueError naming the first field in which `other` cannot replace this spec.");
 
   nb::class_<PyVecEnv>(m, "VecEnv")
-      .def(nb::init<const GameSpec&, int, int>(), "spec"_a, "num_envs"_a, "num_threads"_a)
+      .def(nb::init<std::shared_ptr<CompiledSpec>, int, int>(), "spec"_a, "num_envs"_a, "num_threads"_a,
+           "num_envs games of one compiled spec, stepped by num_threads threads.")
       .def("set_buffers", &PyVecEnv::set_buffers, "observations"_a, "rewards"_a, "terminals"_a, "truncations"_a,
            "final_observations"_a = nb::none())
       .def("reset", &PyVecEnv::reset, "seed"_a)

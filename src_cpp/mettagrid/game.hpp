@@ -1,4 +1,5 @@
-// One game: grid, objects, agents and the step that advances them.
+// One game: grid, objects, agents and the step that advances them. The Game's members are defined by phase:
+// game.cpp (lifecycle, the step, inventories, converters, rewards), actions.cpp, observations.cpp (and the snapshot).
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -77,33 +78,43 @@ class Game {
   };
   enum ConverterState : uint8_t { kIdle = 0, kConverting = 1, kCooling = 2 };
 
-  void start_episode(uint64_t episode_seed, bool first);
+  // ---- lifecycle, the step's phases, inventories, converters, rewards (game.cpp)
   void apply_spec(std::shared_ptr<const CompiledSpec> spec);
+  void start_episode(uint64_t episode_seed, bool first);
   void load_map(const MapGrid& map);
+  void run_events();            // converter conversions and cooldowns due at this step
+  void count_down_frozen();
+  void finish_rewards();        // stat rewards, returns, group sharing
+  void end_episode_if_over();   // done flags; an ended episode is recorded and the next one started
+  void record_episode();
+  int add_agent_item(int agent, int item, int delta);  // returns the applied delta; pays inventory rewards
+  int add_obj_item(int obj, int item, int delta);      // returns the applied delta
+  void converter_try_start(int obj);
+  void schedule(int obj, int at_step);
+
+  // ---- actions (actions.cpp)
+  void resolve_actions(const int32_t* actions);  // attacks, then every other action, in the shuffled order
+  bool act(int agent, int action);  // returns success
+  bool do_move(int agent, int dir);
+  bool do_put(int agent);
+  bool do_get(int agent);
+  bool do_attack(int agent, int action);
+  bool do_swap(int agent);
+  // The cell `dist` steps from the agent along `dir`; false when it is off the map.
+  bool front_cell(int agent, int dir, int dist, int* r, int* c) const;
+  // The converter in the cell the agent faces, or -1 when there is none.
+  int converter_in_front(int agent) const;
+
+  // ---- observations (observations.cpp)
   void write_observations(uint8_t* dest);
   void write_tokens(int agent, uint8_t* out);
   template <int W>
   void occupancy_mask(int agent, uint64_t* mask) const;
   void write_grid(int agent, uint8_t* out);
 
-  bool act(int agent, int action);  // returns success
-  bool do_move(int agent, int dir);
-  bool do_attack(int agent, int action);
-  bool do_put(int agent);
-  bool do_get(int agent);
-  bool do_swap(int agent);
-
-  // The cell `dist` steps from the agent along `dir`; false when it is off the map.
-  bool front_cell(int agent, int dir, int dist, int* r, int* c) const;
   Cell& at(int r, int c) { return grid_[static_cast<size_t>(r) * width_ + c]; }
+  const Cell& at(int r, int c) const { return grid_[static_cast<size_t>(r) * width_ + c]; }
   uint8_t& occupied_at(int r, int c) { return occupied_[static_cast<size_t>(r + kPad) * stride_ + (c + kPad)]; }
-  int add_agent_item(int agent, int item, int delta);  // returns the applied delta
-  int add_obj_item(int obj, int item, int delta);
-  void converter_try_start(int obj);
-  void schedule(int obj, int at_step);
-  void run_events();
-  void finish_rewards();
-  void record_episode();
 
   std::shared_ptr<const CompiledSpec> spec_;
   std::shared_ptr<const CompiledSpec> next_spec_;  // applied when the next episode starts

@@ -59,7 +59,7 @@ void carve_maze(const MapNodeSpec& m, MapGrid& g, Rng& rng) {
     g.cells[(ar + br + 1) * g.width + (ac + bc + 1)] = kEmptyCell;
   };
   const int num = cw * ch;
-  if (m.algorithm == 0) {  // Prim: grow from a random cell through random frontier edges
+  if (m.algorithm == kMazeAlgorithmPrim) {  // Prim: grow from a random cell through random frontier edges
     std::vector<uint8_t> in_maze(num, 0);
     std::vector<std::pair<int, int>> frontier;  // (from, to)
     auto add_edges = [&](int c) {

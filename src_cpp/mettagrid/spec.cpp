@@ -107,12 +107,8 @@ CompiledSpec::CompiledSpec(GameSpec spec) : s(std::move(spec)) {
     }
   }
 
-  for (const auto& ot : s.object_types) {
-    type_views.push_back({static_cast<uint8_t>(ot.type_id), static_cast<uint8_t>(ot.color), ot.is_converter, ot.swappable});
-  }
   for (size_t g = 0; g < s.groups.size(); ++g) {
     const auto& gs = s.groups[g];
-    group_ids.push_back(static_cast<uint8_t>(gs.id));
     const std::string f = "groups[" + gs.name + "]";
     check_range(f + ".id", gs.id, 0, 255);
     if (!(gs.reward_pct >= 0.f && gs.reward_pct <= 1.f)) fail(f + ".group_reward_pct must be in [0, 1]");
@@ -132,41 +128,7 @@ CompiledSpec::CompiledSpec(GameSpec spec) : s(std::move(spec)) {
     }
   }
 
-  // Observation window cells by Manhattan distance, then top row first, then left first.
-  const int hr = s.obs_height / 2, hc = s.obs_width / 2;
-  for (int r = 0; r < s.obs_height; ++r) {
-    for (int c = 0; c < s.obs_width; ++c) {
-      offsets.push_back({static_cast<int16_t>(r - hr), static_cast<int16_t>(c - hc), static_cast<uint8_t>((r << 4) | c)});
-    }
-  }
-  std::stable_sort(offsets.begin(), offsets.end(), [](const ObsOffset& a, const ObsOffset& b) {
-    const int da = std::abs(a.dr) + std::abs(a.dc), db = std::abs(b.dr) + std::abs(b.dc);
-    if (da != db) return da < db;
-    if (a.dr != b.dr) return a.dr < b.dr;
-    return a.dc < b.dc;
-  });
-
-  // Each window cell's index in observation order (row-major), folded into the nibble table below.
-  std::vector<uint8_t> window_rank(offsets.size(), 0);
-  for (size_t k = 0; k < offsets.size(); ++k) {
-    window_rank[(offsets[k].location >> 4) * s.obs_width + (offsets[k].location & 0xF)] = static_cast<uint8_t>(k);
-  }
-  mask_words = offsets.size() > 128 ? 4 : 2;
-  nibbles_per_row = (s.obs_width + 3) / 4;
-  window_nibbles.assign(static_cast<size_t>(s.obs_height) * nibbles_per_row * 16 * mask_words, 0);
-  for (int wr = 0; wr < s.obs_height; ++wr) {
-    for (int n = 0; n < nibbles_per_row; ++n) {
-      for (int v = 0; v < 16; ++v) {
-        uint64_t* m = &window_nibbles[((static_cast<size_t>(wr) * nibbles_per_row + n) * 16 + v) * mask_words];
-        for (int b = 0; b < 4; ++b) {
-          const int col = 4 * n + b;
-          if (((v >> b) & 1) == 0 || col >= s.obs_width) continue;
-          const int k = window_rank[wr * s.obs_width + col];
-          m[k >> 6] |= uint64_t{1} << (k & 63);
-        }
-      }
-    }
-  }
+  obs = build_observation_tables(s);
 
   agent_stats = agent_stat_names(s.items, action_names);
   st_action_success = 0;
@@ -221,6 +183,7 @@ CompiledSpec::CompiledSpec(GameSpec spec) : s(std::move(spec)) {
         if (!ok) fail(f + ".cells holds an unknown code " + std::to_string(code));
       }
     } else if (m.kind == kMapRandom || m.kind == kMapMaze) {
+      if (m.kind == kMapMaze) check_range(f + ".algorithm", m.algorithm, kMazeAlgorithmPrim, kMazeAlgorithmKruskal);
       check_size(f + ".object_counts", m.object_counts, static_cast<size_t>(num_types));
       check_size(f + ".agent_counts", m.agent_counts, s.groups.size());
       for (int c : m.object_counts) check_range(f + ".object_counts", c, 0, 1 << 20);

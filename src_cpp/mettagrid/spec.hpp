@@ -5,43 +5,10 @@
 #include <string>
 #include <vector>
 
+#include "mettagrid/constants.hpp"
+#include "mettagrid/observations.hpp"
+
 namespace mettagrid {
-
-constexpr int kMaxItems = 240;         // feature ids 16 + i must fit in a byte
-constexpr int kMaxMapSide = 1024;
-constexpr int kFirstInventoryFeature = 16;
-constexpr int32_t kEmptyCell = -1;
-constexpr int32_t kAgentCellBase = 1 << 16;  // map cell code for an agent of group g: kAgentCellBase + g
-
-enum Feature : uint8_t {
-  kFeatTypeId = 0,
-  kFeatGroup = 1,
-  kFeatFrozen = 2,
-  kFeatOrientation = 3,
-  kFeatColor = 4,
-  kFeatGlyph = 5,
-  kFeatConverting = 6,
-  kFeatSwappable = 7,
-  kFeatEpisodeCompletion = 8,
-  kFeatLastAction = 9,
-  kFeatLastReward = 10,
-};
-
-enum ActionKind : int {
-  kNoop = 0,
-  kMove = 1,          // arg 0 forward, 1 back
-  kRotate = 2,        // arg orientation
-  kMoveCardinal = 3,  // arg orientation
-  kPutItems = 4,
-  kGetItems = 5,
-  kAttack = 6,        // arg k
-  kSwap = 7,
-  kChangeColor = 8,   // arg delta
-  kChangeGlyph = 9,   // arg glyph
-  kNumActionKinds = 10,
-};
-
-enum MapKind : int { kMapAscii = 0, kMapRandom = 1, kMapMaze = 2, kMapRoomGrid = 3 };
 
 struct ObjectTypeSpec {
   std::string name;
@@ -75,21 +42,21 @@ struct GroupSpec {
 
 struct ActionSpec {
   std::string name;
-  int kind = kNoop;
+  int kind = kNoop;  // an ActionKind
   int arg = 0;
   std::vector<int> required;  // per item (held to act)
   std::vector<int> consumed;  // per item (spent on success)
 };
 
 struct MapNodeSpec {
-  int kind = kMapAscii;
+  int kind = kMapAscii;  // a MapKind
   int width = 0;
   int height = 0;
-  std::vector<int> cells;          // ascii: height*width codes
+  std::vector<int> cells;          // ascii: height*width cell codes (see kEmptyCell)
   int border = 1;                  // random: wall border width
   std::vector<int> object_counts;  // random/maze: per object type
   std::vector<int> agent_counts;   // random/maze: per group
-  int algorithm = 0;               // maze: 0 Prim, 1 Kruskal
+  int algorithm = kMazeAlgorithmPrim;  // maze: a MazeAlgorithm
   int rows = 1;                    // room grid
   int cols = 1;
   int spacing = 1;                 // room grid: wall thickness between and around rooms
@@ -122,20 +89,6 @@ struct ItemAmount {
   int32_t amount;
 };
 
-// What observations need of an object type, packed for the token loop.
-struct TypeView {
-  uint8_t type_id;
-  uint8_t color;
-  bool is_converter;
-  bool swappable;
-};
-
-struct ObsOffset {
-  int16_t dr;
-  int16_t dc;
-  uint8_t location;
-};
-
 // Names of the per-agent stats, in index order (depends only on items and action names).
 std::vector<std::string> agent_stat_names(const std::vector<std::string>& items,
                                           const std::vector<std::string>& action_names);
@@ -148,13 +101,7 @@ struct CompiledSpec {
   int num_items = 0;
   int num_actions = 0;
   int num_features = 0;  // grid mode planes
-  std::vector<ObsOffset> offsets;  // window cells in observation order
-  std::vector<TypeView> type_views;   // per object type
-  // Occupancy of 4 window columns -> bits in observation order: [row][nibble][16 patterns][mask_words].
-  int mask_words = 2;        // 64-bit words of a window bitmask in observation order (2 up to 128 cells, else 4)
-  int nibbles_per_row = 0;   // ceil(obs_width / 4)
-  std::vector<uint64_t> window_nibbles;
-  std::vector<uint8_t> group_ids;     // per group: the id observed as agent:group
+  ObservationTables obs;
   std::vector<std::vector<ItemAmount>> action_required;  // max(required, consumed)
   std::vector<std::vector<ItemAmount>> action_consumed;
   std::vector<std::vector<ItemAmount>> type_inputs;

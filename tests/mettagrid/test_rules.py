@@ -2,7 +2,8 @@
 
 Every expected value here is derived by hand from GAME.md and the semantics chosen where it is silent
 (put moves min(recipe amount - held by the converter, held by the agent); get takes only the recipe's outputs;
-an item's reward contribution is min(reward_per_unit * held, <item>_max) and the step reward is its change;
+an item's reward contribution is min(reward_per_unit * (held - held at the episode's start), <item>_max) and the step
+reward is its change;
 a converter idle at reset starts at step 0).
 """
 
@@ -430,15 +431,15 @@ def test_each_inventory_reward_cap_applies_to_its_own_item():
 
 
 def test_inventory_reward_follows_the_inventory_on_loss():
-    # battery_red: 0.5 per unit, capped at 1.0. Starting with 5 the contribution is min(2.5, 1.0) = 1.0.
+    # battery_red: 0.5 per unit, capped at 1.0. The 5 held at the start are the baseline: contribution 0.
     rewards = AgentRewards(inventory={"battery_red": 0.5, "battery_red_max": 1.0})
     cfg = config(["#####", "#._.#", "#.@.#", "#####"], 1,
                  agent=AgentConfig(initial_inventory={"battery_red": 5}, rewards=rewards))
     sim = Sim(cfg)
-    _, rew, *_ = sim.step({0: "put_items"})  # 5 -> 2: min(1.0, 1.0) - 1.0 = 0
+    _, rew, *_ = sim.step({0: "put_items"})  # 5 -> 2: 0.5 * (2 - 5) - 0 = -1.5 (the cap bounds gains only)
     assert sim.inv(0, "battery_red") == 2
-    assert rew[0] == pytest.approx(0.0, abs=1e-6)
-    _, rew, *_ = sim.step({0: "put_items"})  # 2 -> 0: 0 - 1.0
+    assert rew[0] == pytest.approx(-1.5, abs=1e-6)
+    _, rew, *_ = sim.step({0: "put_items"})  # 2 -> 0: 0.5 * (0 - 5) - (-1.5) = -1.0
     assert sim.inv(0, "battery_red") == 0
     assert rew[0] == pytest.approx(-1.0, abs=1e-6)
 

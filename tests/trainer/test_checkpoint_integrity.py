@@ -241,6 +241,17 @@ def test_content_hash_catches_flipped_bits(good: dict[str, Path], tmp_path: Path
     _refused(edited, "content hash mismatch")
 
 
+def test_a_flipped_bit_in_the_hash_key_name_is_caught(good: dict[str, Path], tmp_path: Path) -> None:
+    """Without the unknown-key check such a file would read as an older checkpoint with no hash."""
+    data = good["lstm"].read_bytes()
+    at = data.index(HASH_KEY.encode())
+    flipped = bytearray(data)
+    flipped[at + 2] ^= 0x01  # "content_sha256" -> "cnntent_sha256"
+    path = tmp_path / "k:v1.safetensors"
+    path.write_bytes(bytes(flipped))
+    _refused(path, "unknown metadata keys")
+
+
 def test_checkpoints_without_a_hash_load_unchecked(good: dict[str, Path], tmp_path: Path) -> None:
     old = _rewrite(good["fast"], tmp_path / "old:v1.safetensors", drop=(HASH_KEY,))
     policy = load_policy(old)

@@ -8,6 +8,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from mettagrid.resolve import resolve_config
 from trainer.config import (
     AgentModelConfig,
     ConfigError,
@@ -118,6 +119,10 @@ def test_env_config_overrides() -> None:
         make_environment(EnvConfig(game={"nosuchfield": 1}))
     with pytest.raises(ConfigError, match="neither a preset"):
         make_environment(EnvConfig(preset="nowhere"))
+    game = {"size": 11, "obs_width": 7, "agent": {"freeze_duration": 3}}  # preset arguments and fields, as mettagrid
+    assert make_game_config(EnvConfig(preset="navigation", game=game)) == resolve_config("navigation", game)
+    with pytest.raises(ConfigError, match="env.preset = 'navigation' with env.game = {'bogus': 1}: .*bogus"):
+        make_game_config(EnvConfig(preset="navigation", game={"bogus": 1}))
 
 
 def test_cli_list_help_and_errors(capsys: pytest.CaptureFixture[str]) -> None:

@@ -8,7 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
+import trainer.experience
 from trainer import load_policy
+from trainer.distributed import unwrap
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["env.num_envs=4", "agent.hidden_dim=32", "agent.cnn_channels=8", "experience.bptt_horizon=16",
@@ -42,3 +46,11 @@ def test_ranks_stay_identical_with_their_own_games(tmp_path: Path) -> None:
     assert check["world_size"] == 2 and check["epoch"] == 2
     assert check["seeds"][0] != check["seeds"][1]  # each rank steps different games
     assert check["identical"] and check["changed"] > 0  # DDP averaged the gradients of different data
+
+
+def test_unwrap_lives_with_the_ddp_helpers() -> None:
+    inner = torch.nn.Linear(2, 2)
+    wrapped = torch.nn.Module()
+    wrapped.module = inner  # what DistributedDataParallel holds
+    assert unwrap(wrapped) is inner and unwrap(inner) is inner
+    assert trainer.experience.unwrap is unwrap  # still importable from where it used to live
