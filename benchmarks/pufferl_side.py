@@ -5,7 +5,7 @@ Runs in its own virtual environment (pufferlib-core needs the torch it was built
 installed there; time_to_skill.py --pufferl PYTHON starts it for the side-by-side:
 
     python3 -m venv .puffer
-    .puffer/bin/pip install torch==2.9.0 pufferlib-core==3.0.23 psutil heavyball rich rich-argparse
+    .puffer/bin/pip install torch==2.9.0 pufferlib-core==3.0.23 psutil "heavyball<3" rich rich-argparse
     .puffer/bin/pip install --no-deps .
     python benchmarks/time_to_skill.py navigation --pufferl .puffer/bin/python
 

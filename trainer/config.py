@@ -56,6 +56,7 @@ class EnvConfig(_Config):
     game: dict[str, Any] = Field(default_factory=dict, description="Overrides: preset function arguments (e.g. num_agents, size) or GameConfig fields (deep-merged).")
     num_envs: int = Field(64, ge=1, description="Games stepped together per rank.")
     num_threads: int = Field(1, ge=1, description="C++ threads stepping the games.")
+    desync_episodes: bool = Field(True, description="Give each game's first episode a random length in [1, max_steps] so games do not all reset on the same step (GAME.md: on for training; evaluations always play full episodes).")
     curriculum: dict[str, CurriculumTaskConfig] | None = Field(None, description="Task name -> task: each episode of each game plays a task drawn by the curriculum_algorithm. Tasks must share num_agents, actions, items and the observation shape. None: every episode plays preset + game.")
     curriculum_algorithm: Literal["random", "learning_progress"] = Field("random", description="How tasks are drawn: random (by weight, mettagrid.curriculum.RandomCurriculum) or learning_progress (more often where the return is changing, LearningProgressCurriculum; weights unused).")
 

@@ -16,12 +16,14 @@ __all__ = ["curriculum_metrics", "make_curriculum", "make_environment", "make_ga
 
 def make_game_config(config: EnvConfig) -> GameConfig:
     """The GameConfig of an EnvConfig: env.preset (a preset or a file) with env.game's overrides, as
-    mettagrid.resolve.resolve_config applies them (a preset's parameters to its function, the rest to fields)."""
+    mettagrid.resolve.resolve_config applies them (a preset's parameters to its function, the rest to fields), with
+    desync_episodes on when env.desync_episodes is (the default for training)."""
     try:
-        return resolve_config(config.preset, config.game)
+        game = resolve_config(config.preset, config.game)
     except (TypeError, ValueError, OSError) as e:
         given = f"env.preset = {config.preset!r}" + (f" with env.game = {config.game}" if config.game else "")
         raise ConfigError(f"{given}: {e}") from None
+    return game.model_copy(update={"desync_episodes": True}) if config.desync_episodes else game
 
 
 def make_curriculum(config: EnvConfig) -> Curriculum | None:
@@ -33,7 +35,8 @@ def make_curriculum(config: EnvConfig) -> Curriculum | None:
     tasks: dict[str, GameConfig] = {}
     for name, task in config.curriculum.items():
         sub = EnvConfig.model_construct(preset=task.preset or config.preset, game={**config.game, **task.game},
-                                        num_envs=config.num_envs, num_threads=config.num_threads, curriculum=None)
+                                        num_envs=config.num_envs, num_threads=config.num_threads, curriculum=None,
+                                        desync_episodes=config.desync_episodes)
         try:
             tasks[name] = make_game_config(sub)
         except ConfigError as e:

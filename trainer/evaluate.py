@@ -30,8 +30,8 @@ def _as_env(env: MettaGridEnv | EnvConfig | GameConfig | str, num_episodes: int,
     if isinstance(env, MettaGridEnv):
         return env
     n = num_envs or min(num_episodes, 16)
-    if isinstance(env, EnvConfig):
-        return make_environment(env, seed=seed, num_envs=n)
+    if isinstance(env, EnvConfig):  # evaluations play whole episodes: no desynchronised first episode
+        return make_environment(env.model_copy(update={"desync_episodes": False}), seed=seed, num_envs=n)
     if isinstance(env, (GameConfig, str)):
         return MettaGridEnv(env, num_envs=n, seed=seed)
     raise TypeError(f"env must be a MettaGridEnv, EnvConfig, GameConfig or preset name, got {type(env).__name__}")

@@ -120,7 +120,10 @@ def test_env_config_overrides() -> None:
     with pytest.raises(ConfigError, match="neither a preset"):
         make_environment(EnvConfig(preset="nowhere"))
     game = {"size": 11, "obs_width": 7, "agent": {"freeze_duration": 3}}  # preset arguments and fields, as mettagrid
-    assert make_game_config(EnvConfig(preset="navigation", game=game)) == resolve_config("navigation", game)
+    assert make_game_config(EnvConfig(preset="navigation", game=game, desync_episodes=False)) == resolve_config(
+        "navigation", game)
+    assert make_game_config(EnvConfig(preset="navigation", game=game)) == resolve_config(
+        "navigation", {**game, "desync_episodes": True})  # training envs desync their first episodes
     with pytest.raises(ConfigError, match="env.preset = 'navigation' with env.game = {'bogus': 1}: .*bogus"):
         make_game_config(EnvConfig(preset="navigation", game={"bogus": 1}))
 

@@ -18,7 +18,7 @@ def _agent(env: MettaGridEnv, policy: str = "lstm") -> torch.nn.Module:
 
 def test_rollout_matches_a_replay_of_its_actions() -> None:
     torch.manual_seed(0)
-    cfg = EnvConfig(num_envs=3, game={"max_steps": 20, "num_agents": 2})
+    cfg = EnvConfig(num_envs=3, game={"max_steps": 20, "num_agents": 2}, desync_episodes=False)
     env = make_environment(cfg, seed=7)
     twin = make_environment(cfg, seed=7)
     agent = _agent(env)
