@@ -131,7 +131,9 @@ def main() -> None:
     text = json.dumps(result)
     if args.json:
         args.json.write_text(text)
-    print(text)
+    print(text, flush=True)
+    sys.stderr.flush()
+    os._exit(0)  # PuffeRL leaves a non-daemon monitoring thread running, which would keep the process alive
 
 
 if __name__ == "__main__":
