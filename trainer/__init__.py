@@ -19,13 +19,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from trainer.config import (
+    ActionSupervisedConfig,
     AgentModelConfig,
     CheckpointConfig,
     ConfigError,
     EnvConfig,
     ExperienceConfig,
+    LossConfig,
     OptimizerConfig,
     PPOConfig,
+    PPOLossConfig,
     SimulationConfig,
     TrainerConfig,
     apply_overrides,
@@ -46,6 +49,7 @@ if TYPE_CHECKING:
     )
     from trainer.evaluate import eval_policy, eval_random, evaluate_policy_suite, policy_actor, save_replay
     from trainer.experience import Experience, make_experience_manager, rollout
+    from trainer.losses import Loss, make_losses, register_loss
     from trainer.optim import make_optimizer
     from trainer.policies import Policy, make_agent
     from trainer.ppo import compute_advantages, train_ppo
@@ -57,19 +61,23 @@ _TORCH_NAMES = {
     **dict.fromkeys(["eval_policy", "eval_random", "evaluate_policy_suite", "policy_actor", "save_replay"],
                     "trainer.evaluate"),
     **dict.fromkeys(["Experience", "make_experience_manager", "rollout"], "trainer.experience"),
+    **dict.fromkeys(["Loss", "make_losses", "register_loss"], "trainer.losses"),
     "make_optimizer": "trainer.optim",
     **dict.fromkeys(["Policy", "make_agent"], "trainer.policies"),
     **dict.fromkeys(["compute_advantages", "train_ppo"], "trainer.ppo"),
 }
 
 __all__ = sorted([
+    "ActionSupervisedConfig",
     "AgentModelConfig",
     "CheckpointConfig",
     "ConfigError",
     "EnvConfig",
     "ExperienceConfig",
+    "LossConfig",
     "OptimizerConfig",
     "PPOConfig",
+    "PPOLossConfig",
     "SimulationConfig",
     "TrainerConfig",
     "apply_overrides",

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import difflib
+import re
 import types
 import typing
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationError, field_validator, model_validator
 from pydantic_core import to_jsonable_python
 
 from mettagrid.config import load_yaml
@@ -17,13 +18,17 @@ from mettagrid.config import load_yaml
 from trainer.names import RUN_NAME_RULE, check_run_name
 
 __all__ = [
+    "LOSS_CONFIGS",
+    "ActionSupervisedConfig",
     "AgentModelConfig",
     "CheckpointConfig",
     "ConfigError",
     "EnvConfig",
     "ExperienceConfig",
+    "LossConfig",
     "OptimizerConfig",
     "PPOConfig",
+    "PPOLossConfig",
     "SimulationConfig",
     "TrainerConfig",
     "apply_overrides",
@@ -122,6 +127,42 @@ class PPOConfig(_Config):
     advantages_per_minibatch: bool = Field(True, description="Recompute advantages before each minibatch with the latest ratios and values (PufferLib 3); else once per update.")
 
 
+class LossConfig(_Config):
+    """What every loss's config has: its weight in the summed loss (a loss's own config subclasses this)."""
+
+    weight: float = Field(1.0, ge=0, description="The loss's multiplier in the update's summed loss.")
+
+
+class PPOLossConfig(LossConfig):
+    """PPO's clipped surrogate + vf_coef x value loss - ent_coef x entropy; the coefficients are the `ppo` section's."""
+
+
+class ActionSupervisedConfig(LossConfig):
+    """Imitation: cross-entropy of the policy's logits to the env's teacher_actions (stored by the rollout)."""
+
+    final_weight: float | None = Field(None, ge=0, description="Anneal the weight linearly from `weight` to this over training (None: constant).")
+
+
+# loss name -> its config class; trainer.losses.register_loss adds to it (the built-in ones are here, torch-free,
+# so that a TrainerConfig validates without torch)
+LOSS_CONFIGS: dict[str, type[LossConfig]] = {"ppo": PPOLossConfig, "action_supervised": ActionSupervisedConfig}
+
+
+def loss_config(name: str, value: Any) -> LossConfig:
+    """`value` (a mapping, None or a config) validated as the config of the registered loss `name`."""
+    cls = LOSS_CONFIGS.get(name)
+    if cls is None:
+        raise ValueError(f"unknown loss {name!r}; registered losses: {', '.join(sorted(LOSS_CONFIGS))}")
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    try:
+        return cls.model_validate({} if value is None else value)
+    except ValidationError as e:
+        raise ValueError(f"losses.{name}: {_format_validation_error(e)}") from None
+
+
 class ExperienceConfig(_Config):
     """The rollout buffer: segments of bptt_horizon steps, minibatches of whole segments."""
 
@@ -189,8 +230,18 @@ class TrainerConfig(_Config):
     optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig, description="The optimizer.")
     ppo: PPOConfig = Field(default_factory=PPOConfig, description="PPO and advantage settings.")
     experience: ExperienceConfig = Field(default_factory=ExperienceConfig, description="Rollout buffer and minibatches.")
+    losses: dict[str, SerializeAsAny[LossConfig]] = Field(default_factory=lambda: {"ppo": PPOLossConfig()}, description="Loss name -> its config (each with a weight), summed in every update: ppo (coefficients in `ppo`), action_supervised (imitation of the env's teacher_actions), or any registered with trainer.losses.register_loss; see docs/TRAINER.md, Losses.")
     checkpoint: CheckpointConfig = Field(default_factory=CheckpointConfig, description="Checkpoints.")
     simulation: SimulationConfig = Field(default_factory=SimulationConfig, description="Evaluation.")
+
+    @field_validator("losses", mode="before")
+    @classmethod
+    def _losses(cls, value: Any) -> dict[str, LossConfig]:
+        if not isinstance(value, dict):
+            raise ValueError(f"losses must be a mapping of loss name -> config, got {type(value).__name__}")
+        if not value:
+            raise ValueError(f"losses is empty; give at least one of: {', '.join(sorted(LOSS_CONFIGS))}")
+        return {name: loss_config(name, v) for name, v in value.items()}
 
     @field_validator("run")
     @classmethod
@@ -340,7 +391,8 @@ def _has_defaults(model: type[BaseModel]) -> bool:
 
 def _type_name(tp: Any) -> str:
     tp_str = getattr(tp, "__name__", None) if not typing.get_args(tp) else None
-    return tp_str or str(tp).replace("typing.", "")
+    text = tp_str or str(tp).replace("typing.", "")
+    return re.sub(r"Annotated\[([\w.]+), [^\]]*\]", r"\1", text).replace("trainer.config.", "")
 
 
 def config_help(model: type[BaseModel] | BaseModel = TrainerConfig, prefix: str = "") -> list[tuple[str, str, str, str]]:

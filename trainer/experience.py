@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import torch
@@ -25,10 +25,13 @@ class Experience:
     came *with* obs_t (PufferLib's layout: they belong to the transition t-1 -> t; `dones[:, t] = 1` means
     obs_t starts a new episode). Recurrent state is carried per agent across rollouts, zeroed at episode
     starts, and saved at each segment's start so training replays the segment from the same state.
+    `store` names optional buffers to keep too (OPTIONAL: teacher_actions, the env's at each obs_t).
     """
 
+    OPTIONAL = frozenset({"teacher_actions"})
+
     def __init__(self, env: MettaGridEnv, policy: nn.Module, config: ExperienceConfig, device: torch.device | str,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, store: Iterable[str] = ()) -> None:
         self.env = env
         self.config = config
         self.device = torch.device(device)
@@ -59,6 +62,13 @@ class Experience:
         self.ratio = torch.ones((s, t), device=dev)
         self.advantages = torch.zeros((s, t), device=dev)
         self.advantages_stale = True
+        store = set(store)
+        if store - self.OPTIONAL:
+            raise ValueError(f"cannot store {sorted(store - self.OPTIONAL)}; optional buffers: {sorted(self.OPTIONAL)}")
+        # the env's teacher_actions at each obs_t, only when a loss needs them (action_supervised)
+        self.teacher_actions = torch.zeros((s, t), dtype=torch.long, device=dev) if "teacher_actions" in store else None
+        self.minibatch_keys = {"indices", "obs", "actions", "logprobs", "values", "rewards", "dones", "advantages",
+                               "returns", "state"} | store
 
         core = unwrap(policy)
         self.recurrent = core.is_recurrent
@@ -72,7 +82,9 @@ class Experience:
     def minibatch(self, idx: torch.Tensor) -> dict[str, Any]:
         """The segments `idx` as a dict of (M, T, ...) tensors plus the recurrent state at their start."""
         state = tuple(s[idx] for s in self.segment_state) if self.segment_state is not None else None
+        extra = {"teacher_actions": self.teacher_actions[idx]} if self.teacher_actions is not None else {}
         return {
+            **extra,
             "indices": idx,
             "obs": self.obs[idx],
             "actions": self.actions[idx],
@@ -88,14 +100,15 @@ class Experience:
 
 def make_experience_manager(env: MettaGridEnv, agent: nn.Module, config: ExperienceConfig | None = None,
                             device: torch.device | str | None = None, seed: int | None = None,
-                            **overrides: Any) -> Experience:
-    """An Experience buffer for `env` and `agent` on the agent's device; kwargs override ExperienceConfig fields."""
+                            store: Iterable[str] = (), **overrides: Any) -> Experience:
+    """An Experience buffer for `env` and `agent` on the agent's device; kwargs override ExperienceConfig fields;
+    `store` names optional buffers (teacher_actions: what losses.needed_keys(losses) asks for)."""
     cfg = config or ExperienceConfig()
     if overrides:
         cfg = ExperienceConfig.model_validate({**cfg.model_dump(), **overrides})
     if device is None:
         device = next(unwrap(agent).parameters()).device
-    return Experience(env, agent, cfg, device, seed)
+    return Experience(env, agent, cfg, device, seed, store)
 
 
 def sample_actions(logits: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -124,6 +137,8 @@ def rollout(experience: Experience, agent: nn.Module) -> dict[str, Any]:
             obs.copy_(torch.from_numpy(env.observations), non_blocking=True)
             exp.rewards[rows, t] = exp.last_rewards
             exp.dones[rows, t] = exp.last_dones
+            if exp.teacher_actions is not None:
+                exp.teacher_actions[rows, t] = torch.from_numpy(env.teacher_actions)
             out = policy(obs.unsqueeze(1), exp.state, exp.last_dones.unsqueeze(1))
             exp.state = out.state
             action, logprob = sample_actions(out.logits[:, 0])

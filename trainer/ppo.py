@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
 from trainer.advantage import compute_advantage
-from trainer.config import PPOConfig
+from trainer.config import LossConfig, PPOConfig
 from trainer.distributed import unwrap
 from trainer.experience import Experience
+from trainer.losses import Loss, make_losses, needed_keys, normalize_advantages, policy_loss, value_loss
 
 __all__ = [
     "CustomLoss",
     "compute_advantages",
     "explained_variance",
+    "make_losses",
     "normalize_advantages",
     "policy_loss",
     "train_ppo",
@@ -25,28 +27,6 @@ __all__ = [
 ]
 
 CustomLoss = Callable[[nn.Module, dict[str, Any], dict[str, torch.Tensor]], torch.Tensor]
-
-
-def policy_loss(ratio: torch.Tensor, advantages: torch.Tensor, clip_coef: float) -> torch.Tensor:
-    """The clipped surrogate: mean of max(-A * r, -A * clip(r, 1 - c, 1 + c))."""
-    unclipped = -advantages * ratio
-    clipped = -advantages * torch.clamp(ratio, 1.0 - clip_coef, 1.0 + clip_coef)
-    return torch.max(unclipped, clipped).mean()
-
-
-def value_loss(new_values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, vf_clip_coef: float,
-               clip: bool = True) -> torch.Tensor:
-    """0.5 * mean squared error to the returns; clipped: the max of the errors of V and of V clipped near old V."""
-    unclipped = (new_values - returns) ** 2
-    if not clip:
-        return 0.5 * unclipped.mean()
-    v_clipped = old_values + torch.clamp(new_values - old_values, -vf_clip_coef, vf_clip_coef)
-    return 0.5 * torch.max(unclipped, (v_clipped - returns) ** 2).mean()
-
-
-def normalize_advantages(advantages: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """(A - mean) / (std + eps) over the whole tensor."""
-    return (advantages - advantages.mean()) / (advantages.std() + eps)
 
 
 def explained_variance(values: torch.Tensor, returns: torch.Tensor) -> float:
@@ -83,6 +63,7 @@ def train_ppo(
     ppo_config: PPOConfig | None = None,
     custom_losses: list[CustomLoss] | None = None,
     progress: float = 0.0,
+    losses: Mapping[str, Loss | LossConfig | Mapping[str, Any]] | None = None,
     **overrides: Any,
 ) -> dict[str, float]:
     """PPO update over the buffer; kwargs override PPOConfig fields (e.g. update_epochs=4). Returns mean stats.
@@ -91,7 +72,13 @@ def train_ppo(
     whole buffer before every minibatch, using the importance ratios and values the policy gave the segments
     it has already trained on (V-trace corrects for the policy having moved); otherwise they are computed
     once per update (plain GAE since the ratios are then 1). `progress` (0..1) anneals the prioritised
-    sampling exponent beta from prio_beta0 to 1. Each custom loss `fn(policy, minibatch, outputs)` is added.
+    sampling exponent beta from prio_beta0 to 1.
+
+    Losses: `losses` maps names to built Loss objects (make_losses; kept across updates, so their state, e.g. an
+    annealed weight, carries) or to configs (built for this update); None is PPO alone. The update minimises
+    sum(weight x loss); each loss's value (unweighted, mean over minibatches) and weight are reported as
+    `loss/<name>` and `loss/<name>/weight`, with its own stats. Each custom loss `fn(policy, minibatch, outputs)`
+    is added too (weight 1), reported as `custom/<fn name>`.
     """
     cfg = ppo_config or PPOConfig()
     if overrides:
@@ -101,6 +88,16 @@ def train_ppo(
     beta = exp.config.prio_beta0 + (1.0 - exp.config.prio_beta0) * min(max(progress, 0.0), 1.0)
     distributed = dist.is_available() and dist.is_initialized()
     started = time.perf_counter()
+
+    if losses is None or not all(isinstance(v, Loss) for v in losses.values()):
+        losses = make_losses(losses, cfg)
+    missing = needed_keys(losses) - exp.minibatch_keys
+    if missing:
+        raise ValueError(f"the losses need {sorted(missing)} but the experience buffer does not store them; build it "
+                         f"with make_experience_manager(..., store={sorted(missing)}) before the rollout")
+    for loss_fn in losses.values():
+        loss_fn.ppo_config = cfg  # this update's settings (overrides included)
+        loss_fn.step(progress)
 
     if exp.advantages_stale:  # not yet computed for this rollout (the train loop calls compute_advantages first)
         compute_advantages(exp, ppo_config=cfg)
@@ -120,6 +117,7 @@ def train_ppo(
             else:
                 idx, prio = _sample_prioritized(exp, alpha, beta)
             mb = exp.minibatch(idx)
+            mb["prio_weights"] = prio
 
             out = agent(mb["obs"], mb["state"], mb["dones"])
             logp = torch.log_softmax(out.logits, dim=-1)
@@ -127,17 +125,17 @@ def train_ppo(
             entropy = -(logp.exp() * logp).sum(-1).mean()
             logratio = new_logprobs - mb["logprobs"]
             ratio = logratio.exp()
-
-            adv = mb["advantages"]
-            if cfg.norm_adv:
-                adv = normalize_advantages(adv)
-            if prio is not None:
-                adv = prio * adv
-            pg_loss = policy_loss(ratio, adv, cfg.clip_coef)
-            v_loss = value_loss(out.values, mb["values"], mb["returns"], cfg.vf_clip_coef, cfg.clip_vloss)
-            loss = pg_loss - cfg.ent_coef * entropy + cfg.vf_coef * v_loss
             outputs = {"logits": out.logits, "values": out.values, "logprobs": new_logprobs, "entropy": entropy,
                        "ratio": ratio}
+
+            loss: torch.Tensor | None = None
+            for name, loss_fn in losses.items():
+                value, loss_stats = loss_fn.compute(unwrap(agent), mb, outputs)
+                weighted = loss_fn.weight * value
+                loss = weighted if loss is None else loss + weighted
+                for key, stat in ((f"loss/{name}", value), *loss_stats.items()):
+                    totals[key] = totals.get(key, 0.0) + float(stat.detach() if torch.is_tensor(stat) else stat)
+            assert loss is not None  # make_losses and TrainerConfig refuse an empty mapping of losses
             for fn in custom_losses or []:
                 extra = fn(unwrap(agent), mb, outputs)
                 loss = loss + extra
@@ -155,9 +153,8 @@ def train_ppo(
                 if cfg.advantages_per_minibatch:
                     exp.ratio[idx] = ratio.detach()
                     exp.values[idx] = out.values.detach()
-            for key, value in (("policy_loss", pg_loss), ("value_loss", v_loss), ("entropy", entropy),
-                               ("approx_kl", approx_kl), ("clipfrac", clipfrac), ("grad_norm", grad_norm),
-                               ("importance", ratio.mean())):
+            for key, value in (("entropy", entropy), ("approx_kl", approx_kl), ("clipfrac", clipfrac),
+                               ("grad_norm", grad_norm), ("importance", ratio.mean())):
                 totals[key] = totals.get(key, 0.0) + float(value.detach())
             minibatches += 1
 
@@ -174,6 +171,7 @@ def train_ppo(
 
     exp.advantages_stale = True
     stats.update({k: v / max(minibatches, 1) for k, v in totals.items()})
+    stats.update({f"loss/{name}/weight": float(loss_fn.weight) for name, loss_fn in losses.items()})
     stats.update({"minibatches": float(minibatches), "stopped_early": float(stopped_early),
                   "train_time": time.perf_counter() - started})
     return stats

@@ -45,7 +45,8 @@ from trainer.config import ConfigError, TrainerConfig, apply_overrides, config_h
 from trainer.distributed import StopOnInterrupt, any_rank, cleanup_distributed, setup_distributed, wrap_distributed
 from trainer.env import curriculum_metrics, make_environment
 from trainer.evaluate import eval_metrics, evaluate_policy_suite, save_replay
-from trainer.experience import make_experience_manager, rollout
+from trainer.experience import Experience, make_experience_manager, rollout
+from trainer.losses import make_losses, needed_keys
 from trainer.metrics import MetricsLogger
 from trainer.names import path_inside
 from trainer.optim import make_optimizer
@@ -134,8 +135,9 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
             seed_everything(rank_seed(cfg.seed, rank, epoch))
 
     policy_ddp = wrap_distributed(policy, dist_info)
-    experience = make_experience_manager(env, policy_ddp, cfg.experience, device,
-                                         seed=rank_seed(cfg.seed, rank, epoch))  # resets the games
+    losses = make_losses(cfg.losses, cfg.ppo)  # name -> Loss, summed by weight in every update
+    experience = make_experience_manager(env, policy_ddp, cfg.experience, device, seed=rank_seed(cfg.seed, rank, epoch),
+                                         store=needed_keys(losses) & Experience.OPTIONAL)  # resets the games
     logger = MetricsLogger(cfg, enabled=dist_info.is_master, world_size=world, agents_per_game=env.agents_per_env)
     if dist_info.is_master:
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
@@ -162,7 +164,8 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
 
             rollout_stats = rollout(experience, policy_ddp)
             compute_advantages(experience, ppo_config=cfg.ppo)
-            train_stats = train_ppo(policy_ddp, optimizer, experience, cfg.ppo, progress=agent_step / cfg.total_timesteps)
+            train_stats = train_ppo(policy_ddp, optimizer, experience, cfg.ppo, progress=agent_step / cfg.total_timesteps,
+                                    losses=losses)
 
             epoch += 1
             agent_step += rollout_stats["steps"] * world
