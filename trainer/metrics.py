@@ -152,8 +152,19 @@ class MetricsLogger:
     def _header(self) -> str:
         return f"{self.config.run}  {self.layout()}  {self._progress()}"
 
+    def loss_rows(self) -> list[tuple[str, str]]:
+        """Each configured loss's latest value and weight, e.g. ("loss action_supervised", "0.4123 x 0.1")."""
+        rows = []
+        for key, value in self.latest.items():
+            if key.startswith("loss/") and key.count("/") == 1 and isinstance(value, (int, float)):
+                weight = self.latest.get(f"{key}/weight")
+                shown = f"{value:.4f}" + (f" x {weight:g}" if isinstance(weight, (int, float)) else "")
+                rows.append((f"loss {key[5:]}", shown))
+        return sorted(rows)
+
     def _line(self) -> str:
         parts = [self.config.run, self._progress()] + [f"{name} {self._fmt(key, fmt)}" for name, key, fmt in _DISPLAY[:5]]
+        parts += [f"{name} {value}" for name, value in self.loss_rows() if name != "loss ppo"]
         return "  ".join(parts)
 
     def _render(self) -> Group:
@@ -162,6 +173,8 @@ class MetricsLogger:
         table.add_column(justify="right")
         for name, key, fmt in _DISPLAY:
             table.add_row(name, self._fmt(key, fmt))
+        for name, value in self.loss_rows():
+            table.add_row(name, value)
         table.add_row("elapsed", f"{time.time() - self.started:.0f}s")
         return Group(Text(self._header(), style="bold"), table)
 

@@ -52,3 +52,18 @@ def test_eta_from_steps_per_second(tmp_path: Path, step: int, sps: float, eta: s
     logger.log({"epoch": 1, "agent_step": step, "sps": sps})
     assert logger._line().split("  ")[4] == f"ETA {eta}"
     logger.close()
+
+
+def test_each_loss_shows_its_value_and_weight(tmp_path: Path) -> None:
+    from rich.console import Console
+
+    logger = _logger(tmp_path, 1000, world_size=1, num_envs=4)
+    logger.latest.update({"agent_step": 10, "loss/ppo": 0.25, "loss/ppo/weight": 1.0,
+                          "loss/action_supervised": 0.6931, "loss/action_supervised/weight": 0.1,
+                          "loss/action_supervised/accuracy": 0.5})
+    assert logger.loss_rows() == [("loss action_supervised", "0.6931 x 0.1"), ("loss ppo", "0.2500 x 1")]
+    assert "loss action_supervised 0.6931 x 0.1" in logger._line() and "loss ppo" not in logger._line()
+    console = Console(record=True, width=120)
+    console.print(logger._render())
+    text = console.export_text()
+    assert "loss action_supervised" in text and "0.6931 x 0.1" in text and "0.2500 x 1" in text
