@@ -87,12 +87,19 @@ class Policy(nn.Module):
 
     # -- token decoding shared by the encoders
 
-    def _decode(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(location, feature id clamped to num_features, normalised value, is-padding) of (N, tokens, 3) uint8."""
+    @staticmethod
+    def _trim(obs: torch.Tensor) -> torch.Tensor:
+        """Drops the token columns that are padding in every row (they carry nothing); keeps at least one."""
         used = (obs[..., 0] != PADDING_LOCATION).any(0)
-        if not bool(used.all()):  # token columns that are padding in every row carry nothing
-            obs = obs[:, used] if bool(used.any()) else obs[:, :1]
-        tok = obs.long()
+        if bool(used.all()):
+            return obs
+        return obs[:, used] if bool(used.any()) else obs[:, :1]
+
+    def _decode(self, obs: torch.Tensor, trimmed: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
+                                                                        torch.Tensor]:
+        """(location, feature id clamped to num_features, normalised value, is-padding) of (N, tokens, 3) uint8
+        (`trimmed`: the all-padding columns are already dropped)."""
+        tok = (obs if trimmed else self._trim(obs)).long()
         loc, feat = tok[..., 0], tok[..., 1]
         known = feat < self.num_features
         feat = torch.where(known, feat, torch.zeros_like(feat))
@@ -202,10 +209,8 @@ class _TokenEncoder(nn.Module):
 
     def inputs(self, policy: Policy, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(N, tokens, 3) uint8 -> the row of the table each token adds and its weight (0 for padding), (N, tokens)."""
-        used = (obs[..., 0] != PADDING_LOCATION).any(0)
-        if not bool(used.all()):  # token columns that are padding in every row carry nothing
-            obs = obs[:, used] if bool(used.any()) else obs[:, :1]
-        loc, feat, value, pad = policy._decode(obs)
+        obs = policy._trim(obs)
+        loc, feat, value, pad = policy._decode(obs, trimmed=True)
         raw = obs[..., 2].long()
         row, col = loc >> 4, loc & 15
         on_grid = ~pad & (loc != GLOBAL_LOCATION) & (row < policy.height) & (col < policy.width)
