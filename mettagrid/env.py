@@ -12,6 +12,7 @@ import numpy as np
 from gymnasium import spaces
 
 from mettagrid import _core, spec_builder
+from mettagrid._grouped import GroupedVecEnv, game_groups
 from mettagrid.config import GameConfig
 from mettagrid.curriculum import Curriculum, Task
 from mettagrid.presets import PRESETS
@@ -104,6 +105,10 @@ class MettaGridEnv:
     next episode, and `curriculum=` draws a task for every episode (see `mettagrid.curriculum` for when draws
     happen). Such configs must keep `num_agents`, the actions, the items and the observation shape of `config`
     (with a curriculum and no `config`, its first task); each distinct config is compiled once.
+
+    `group_size=G` plays the games in groups of G that share every episode's seed (the same map, agent order and
+    episode boundaries; for GRPO): group g holds the games g, g + K, g + 2K, ... (K = num_envs / G, see
+    `game_groups`), a curriculum draws one task per group, and group members start each episode together.
     """
 
     metadata = {"render_modes": ["ansi", "rgb_array"], "name": "mettagrid"}
@@ -121,6 +126,7 @@ class MettaGridEnv:
         render_mode: str | None = None,
         curriculum: Curriculum | None = None,
         final_observations: bool = False,
+        group_size: int = 1,
     ) -> None:
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode = {render_mode!r}, expected one of {self.metadata['render_modes']} or None")
@@ -128,6 +134,10 @@ class MettaGridEnv:
             raise ValueError(f"num_envs = {num_envs!r}, expected an integer >= 1")
         if not isinstance(num_threads, (int, np.integer)) or num_threads < 1:
             raise ValueError(f"num_threads = {num_threads!r}, expected an integer >= 1")
+        if (isinstance(group_size, (bool, np.bool_)) or not isinstance(group_size, (int, np.integer)) or group_size < 1
+                or num_envs % group_size):
+            raise ValueError(f"group_size = {group_size!r}, expected an integer >= 1 that divides "
+                             f"num_envs = {num_envs}")
         if curriculum is not None and not isinstance(curriculum, Curriculum):
             raise TypeError(f"curriculum must be a mettagrid.curriculum.Curriculum, got {type(curriculum).__name__}")
         if seed is not None and (isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer))
@@ -153,7 +163,8 @@ class MettaGridEnv:
         # What a pickled or copied env is rebuilt from (see __reduce__): the resolved config, not the caller's buffers.
         self._init_args: dict[str, Any] = {
             "config": self.config, "num_envs": int(num_envs), "num_threads": int(num_threads), "seed": seed,
-            "render_mode": render_mode, "curriculum": curriculum, "final_observations": bool(final_observations)}
+            "render_mode": render_mode, "curriculum": curriculum, "final_observations": bool(final_observations),
+            "group_size": int(group_size)}
         self.render_mode = render_mode
         self.num_envs = int(num_envs)
         self.agents_per_env = self.config.num_agents
@@ -164,7 +175,9 @@ class MettaGridEnv:
         self._base = Task(base_name, self.config)
         base_spec = self._compile(self._base)
         self._base_spec = base_spec
-        self._core = _core.VecEnv(base_spec, self.num_envs, int(num_threads))
+        self.group_size = int(group_size)
+        self._core = (_core.VecEnv(base_spec, self.num_envs, int(num_threads)) if self.group_size == 1 else
+                      GroupedVecEnv(base_spec, self.num_envs, int(num_threads), self.group_size))
         # Per game: the task (name, config) and compiled spec of its current episode, and those queued for its
         # next one (None: none queued, the current one continues).
         self._current: list[tuple[Task, Any]] = [(self._base, base_spec)] * self.num_envs
@@ -392,24 +405,34 @@ class MettaGridEnv:
             self._current[env] = nxt
             self._pending[env] = None
 
+    def _draw(self, env: int, drawn: dict[int, Task]) -> Task:
+        """The curriculum's task for a game's next episode: one draw per group of games (`drawn` holds this call's)."""
+        group = env % (self.num_envs // self.group_size)
+        if group not in drawn:
+            drawn[group] = self.curriculum.sample(self._curriculum_rng)
+        return drawn[group]
+
     def _reset_core(self, seed: int) -> None:
         if self.curriculum is not None:
             self._curriculum_rng = np.random.default_rng([seed, 0x6375727269])  # "curri"
+            drawn: dict[int, Task] = {}
             for i in range(self.num_envs):
-                self._queue(i, self.curriculum.sample(self._curriculum_rng))
+                self._queue(i, self._draw(i, drawn))
         self._core.reset(seed)
         for i in range(self.num_envs):
             self._promote(i)
         if self.curriculum is not None:
+            drawn = {}
             for i in range(self.num_envs):
-                self._queue(i, self.curriculum.sample(self._curriculum_rng))
+                self._queue(i, self._draw(i, drawn))
 
     def _after_episodes(self, ended: list[int], infos: list[dict[str, Any]]) -> None:
+        drawn: dict[int, Task] = {}
         for i, info in zip(ended, infos):
             self._promote(i)
             if self.curriculum is not None:
                 self.curriculum.update(info.get("task", ""), info["episode_return"])
-                self._queue(i, self.curriculum.sample(self._curriculum_rng))
+                self._queue(i, self._draw(i, drawn))
 
     # ------------------------------------------------------------ episode records and stats
 
@@ -488,6 +511,15 @@ class MettaGridEnv:
     def current_step(self, env: int = 0) -> int:
         """Steps taken in a game's current episode."""
         return int(self._core.current_step(env))
+
+    def episode_seed(self, env: int = 0) -> int:
+        """The seed of a game's current episode (games of one group share it; see `group_size`)."""
+        return int(self._core.episode_seed(env))
+
+    @property
+    def game_groups(self) -> np.ndarray:
+        """The group of each game (num_envs,): games that share every episode's seed share it (see `group_size`)."""
+        return game_groups(self.num_envs, self.group_size)
 
     def episode_max_steps(self, env: int = 0) -> int:
         """The step at which a game's current episode ends (max_steps, or the random first length); 0: never."""

@@ -1,9 +1,13 @@
-"""`python -m mettagrid.play [preset|config.yaml] [--agent N] [--seed S]`: play one agent of a game in the terminal.
+"""`python -m mettagrid.play [preset|config.yaml] [policy_uri=URI] [agent=N] [seed=S]`: play one agent of a game in
+the terminal.
 
 Keys: arrows or w/a/s/d turn towards that side, or step forward when already facing it (or use move_north... when
 the game has cardinal moves); e get items, r put items, x swap, 1-9 attack the cell of that number (attack_0..8),
-c change colour, space or . wait (noop), q quit. The other agents act at random. Without a terminal (or with
-`--keys`), the keys are read from `--keys` and the last frame and a summary are printed.
+c change colour, space or . wait (noop), q quit. The other agents act at random, or, with policy_uri=, are
+played by that trained policy (on the CPU, its recurrent state carried from step to step and reset when an
+episode ends; actions sampled with the seed), loaded through trainer.checkpoint.load_policy (needs the `train`
+extra; imported only then). `--agent N` and `--seed S` are the same as agent=N and seed=S. Without a terminal (or
+with `--keys`), the keys are read from `--keys` and the last frame and a summary are printed.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import numpy as np
 from mettagrid.env import MettaGridEnv
 from mettagrid.render import render_ansi
 
-__all__ = ["KEY_HELP", "PlaySession", "main"]
+__all__ = ["KEY_HELP", "PlaySession", "main", "policy_fits"]
 
 KEY_HELP = "arrows/wasd move  e get  r put  x swap  1-9 attack  c colour  space wait  q quit"
 _DIRECTIONS = {"w": 0, "s": 1, "a": 2, "d": 3}  # orientation: 0 up, 1 down, 2 left, 3 right
@@ -26,17 +30,75 @@ _CARDINAL = ("north", "south", "west", "east")
 _SIMPLE = {"e": "get_items", "r": "put_items", "x": "swap", "c": "change_color_inc", " ": "noop", ".": "noop"}
 
 
-class PlaySession:
-    """One game in which a person controls `agent` key by key and the other agents act at random."""
+def policy_fits(spec: Any, env: MettaGridEnv) -> list[str]:
+    """The ways a policy's spec (trainer.policies.PolicySpec) does not fit a game's observations and actions, each
+    naming both sides; [] when it fits."""
+    problems = []
+    obs_shape = tuple(env.single_observation_space.shape)
+    if tuple(spec.obs_shape) != obs_shape:
+        problems.append(f"the policy observes {tuple(spec.obs_shape)} tokens, the game gives {obs_shape}")
+    window = (env.config.obs_height, env.config.obs_width)
+    if tuple(spec.obs_window) != window:
+        problems.append(f"the policy's observation window is {tuple(spec.obs_window)}, the game's {window}")
+    names = env.action_names()
+    if spec.num_actions != len(names) or (spec.action_names is not None and list(spec.action_names) != names):
+        problems.append(f"the policy's actions are {spec.action_names or spec.num_actions}, the game's {names}")
+    game_ids = {k: v["id"] for k, v in env.feature_spec().items()}
+    differ = sorted(k for k, v in spec.feature_spec.items() if k in game_ids and v["id"] != game_ids[k])
+    if differ:
+        problems.append(f"features {differ} have the ids {[spec.feature_spec[k]['id'] for k in differ]} in the "
+                        f"policy, {[game_ids[k] for k in differ]} in the game")
+    return problems
 
-    def __init__(self, config: Any = "arena", agent: int = 0, seed: int = 0) -> None:
+
+def _require_trainer() -> None:
+    """Raises an ImportError naming the `train` extra when torch, safetensors or rich cannot be imported."""
+    from trainer.extras import require_train_extra
+
+    try:
+        require_train_extra()
+    except ImportError as e:
+        raise ImportError(f"playing against a policy (policy_uri=) needs the trainer: {e}", name=e.name) from e
+
+
+class _PolicyPlayers:
+    """The other agents' actions from a trained policy (trainer.evaluate.policy_actor on the CPU: recurrent state
+    carried, sampling seeded), the whole game's observations in, the person's row's action unused."""
+
+    def __init__(self, uri: str, env: MettaGridEnv, game: str, seed: int) -> None:
+        _require_trainer()
+        from trainer.checkpoint import load_policy
+        from trainer.evaluate import policy_actor
+
+        policy = load_policy(uri, device="cpu")
+        problems = policy_fits(policy.spec, env)
+        if problems:
+            raise ValueError(f"policy_uri={uri} does not fit the game {game}: {'; '.join(problems)}")
+        meta = policy.checkpoint_metadata
+        self.name = f"{meta['run']} epoch {meta['epoch']}"
+        self.actor = policy_actor(policy, env.num_agents, "cpu", deterministic=False, seed=seed)
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        return self.actor(obs)
+
+    def episode_ended(self, dones: np.ndarray) -> None:
+        self.actor.episode_ended(dones)  # type: ignore[attr-defined]
+
+
+class PlaySession:
+    """One game in which a person controls `agent` key by key and the other agents act at random, or are played by
+    the policy at `policy_uri` (a checkpoint file or run folder URI; loaded with trainer.checkpoint.load_policy)."""
+
+    def __init__(self, config: Any = "arena", agent: int = 0, seed: int = 0, policy_uri: str | None = None) -> None:
         self.env = MettaGridEnv(config, num_envs=1, seed=seed)
         if not 0 <= agent < self.env.num_agents:
             raise ValueError(f"agent = {agent}, expected 0 <= agent < num_agents = {self.env.num_agents}")
         self.agent = agent
         self.names = self.env.action_names()
         self.rng = np.random.default_rng(seed)
-        self.env.reset(seed)
+        game = str(config) if isinstance(config, str) else "(the GameConfig given)"
+        self.players = _PolicyPlayers(policy_uri, self.env, game, seed) if policy_uri is not None else None
+        self.obs, _ = self.env.reset(seed)
         self.total = 0.0
         self.episodes = 0
         self.last = "-"
@@ -61,9 +123,14 @@ class PlaySession:
         action = self.action_for(key)
         if action is None:
             return False
-        actions = self.rng.integers(0, len(self.names), self.env.num_agents, dtype=np.int32)
+        if self.players is not None:
+            actions = np.array(self.players(self.obs), dtype=np.int32)
+        else:
+            actions = self.rng.integers(0, len(self.names), self.env.num_agents, dtype=np.int32)
         actions[self.agent] = action
-        _, rewards, terminals, truncations, infos = self.env.step(actions)
+        self.obs, rewards, terminals, truncations, infos = self.env.step(actions)
+        if self.players is not None:
+            self.players.episode_ended(terminals | truncations)
         self.total += float(rewards[self.agent])
         snap = self.env.grid_objects(0)
         ok = bool(snap["agent_last_action_success"][self.agent])
@@ -80,10 +147,11 @@ class PlaySession:
         items = self.env.item_names
         inv = ", ".join(f"{items[k]} {int(v)}" for k, v in enumerate(snap["agent_inventory"][a]) if v) or "empty"
         frozen = int(snap["agent_frozen"][a])
+        others = f"\nthe other agents: policy {self.players.name}" if self.players is not None else ""
         return (f"step {self.env.current_step(0)}/{self.env.episode_max_steps(0)}  agent {a} at "
                 f"({int(snap['agent_row'][a])}, {int(snap['agent_col'][a])}) facing "
                 f"{_SIDES[int(snap['agent_orientation'][a])]}{'  FROZEN ' + str(frozen) if frozen else ''}\n"
-                f"return {self.total:.3f}  inventory: {inv}\nlast: {self.last}")
+                f"return {self.total:.3f}  inventory: {inv}\nlast: {self.last}{others}")
 
     def frame(self) -> str:
         """The map as text (agents are ^ v < > by the side they face, * when frozen), then the status lines."""
@@ -122,18 +190,53 @@ def _curses_loop(session: PlaySession) -> None:
     curses.wrapper(run)
 
 
+_SETTINGS = {"policy_uri": str, "agent": int, "seed": int}
+
+
+def _settings(items: list[str]) -> dict[str, Any]:
+    """key=value command-line settings -> {key: value}; an unknown key or a bad value raises ValueError naming it."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in _SETTINGS:
+            raise ValueError(f"{item!r}: expected one of {', '.join(k + '=' for k in _SETTINGS)} (or a game first)")
+        if key in out:
+            raise ValueError(f"{key}= is given twice")
+        if _SETTINGS[key] is int:
+            try:
+                out[key] = int(value)
+            except ValueError:
+                raise ValueError(f"{key}={value!r}: expected an integer") from None
+        elif not value:
+            raise ValueError(f"{key}= is empty; expected a policy URI (a checkpoint file or run folder)")
+        else:
+            out[key] = value
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `python -m mettagrid.play`."""
     parser = argparse.ArgumentParser(prog="python -m mettagrid.play", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("game", nargs="?", default="arena", help="a preset name or a GameConfig YAML/JSON file")
+    parser.add_argument("settings", nargs="*", metavar="key=value",
+                        help="policy_uri=URI (a trained policy plays the other agents), agent=N, seed=S")
     parser.add_argument("--agent", type=int, default=0, help="the agent you control (default 0)")
-    parser.add_argument("--seed", type=int, default=0, help="map and random-agent seed")
+    parser.add_argument("--seed", type=int, default=0, help="map, random-agent and policy-sampling seed")
     parser.add_argument("--keys", help="play these keys without a terminal UI, then print the last frame")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)
+    errors: tuple[type[Exception], ...] = (ValueError, OSError, ImportError)
     try:
-        session = PlaySession(args.game, args.agent, args.seed)
-    except (ValueError, OSError) as e:
+        settings = _settings(([args.game] if "=" in args.game else []) + args.settings)
+        game = "arena" if "=" in args.game else args.game
+        uri = settings.get("policy_uri")
+        if uri is not None:
+            _require_trainer()
+            from trainer.checkpoint import CheckpointError
+
+            errors += (CheckpointError,)
+        session = PlaySession(game, settings.get("agent", args.agent), settings.get("seed", args.seed), uri)
+    except errors as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.keys is None and sys.stdin.isatty() and sys.stdout.isatty():

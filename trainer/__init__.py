@@ -21,10 +21,16 @@ from typing import TYPE_CHECKING, Any
 from trainer.config import (
     ActionSupervisedConfig,
     AgentModelConfig,
+    BucketRangeConfig,
     CheckpointConfig,
     ConfigError,
+    ContrastiveConfig,
+    DynamicsConfig,
     EnvConfig,
     ExperienceConfig,
+    GRPOConfig,
+    KickstarterConfig,
+    KickstarterTeacherConfig,
     LossConfig,
     OptimizerConfig,
     PPOConfig,
@@ -49,7 +55,10 @@ if TYPE_CHECKING:
     )
     from trainer.evaluate import eval_policy, eval_random, evaluate_policy_suite, policy_actor, save_replay
     from trainer.experience import Experience, make_experience_manager, rollout
-    from trainer.losses import Loss, make_losses, register_loss
+    from trainer.aux_losses import ContrastiveLoss, DynamicsLoss
+    from trainer.grpo import GRPOLoss
+    from trainer.losses import ActionSupervisedLoss, KickstarterLoss, Loss, PPOLoss, make_losses, register_loss
+    from trainer.teachers import ScriptedTeacher, scripted_teacher
     from trainer.optim import make_optimizer
     from trainer.policies import Policy, make_agent
     from trainer.ppo import compute_advantages, train_ppo
@@ -61,7 +70,11 @@ _TORCH_NAMES = {
     **dict.fromkeys(["eval_policy", "eval_random", "evaluate_policy_suite", "policy_actor", "save_replay"],
                     "trainer.evaluate"),
     **dict.fromkeys(["Experience", "make_experience_manager", "rollout"], "trainer.experience"),
-    **dict.fromkeys(["Loss", "make_losses", "register_loss"], "trainer.losses"),
+    **dict.fromkeys(["ActionSupervisedLoss", "KickstarterLoss", "Loss", "PPOLoss", "make_losses", "register_loss"],
+                    "trainer.losses"),
+    **dict.fromkeys(["ContrastiveLoss", "DynamicsLoss"], "trainer.aux_losses"),
+    "GRPOLoss": "trainer.grpo",
+    **dict.fromkeys(["ScriptedTeacher", "scripted_teacher"], "trainer.teachers"),
     "make_optimizer": "trainer.optim",
     **dict.fromkeys(["Policy", "make_agent"], "trainer.policies"),
     **dict.fromkeys(["compute_advantages", "train_ppo"], "trainer.ppo"),
@@ -70,10 +83,16 @@ _TORCH_NAMES = {
 __all__ = sorted([
     "ActionSupervisedConfig",
     "AgentModelConfig",
+    "BucketRangeConfig",
     "CheckpointConfig",
     "ConfigError",
+    "ContrastiveConfig",
+    "DynamicsConfig",
     "EnvConfig",
     "ExperienceConfig",
+    "GRPOConfig",
+    "KickstarterConfig",
+    "KickstarterTeacherConfig",
     "LossConfig",
     "OptimizerConfig",
     "PPOConfig",

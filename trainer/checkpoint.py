@@ -6,23 +6,33 @@ A policy file's metadata holds `content_sha256`, a hash of its metadata and weig
 written before it existed have none and load unchecked). Before any policy is allocated the metadata is checked
 for types and bounds and against the shapes of the weights in the file, so a damaged or hostile file is a
 CheckpointError naming it, never a giant allocation or a torch/KeyError traceback.
+
+Locations: a plain path or file:// is the local disk, as above. memory://, s3://, gs:// and http(s):// (read-only)
+go through fsspec (the `remote` extra; s3fs, gcsfs or aiohttp for the backend) with the same rules: a write goes
+to a temporary object `.<name>.<random>.tmp` in the same folder, which is then moved over the final name (on S3
+and GCS an object appears whole or not at all, and the move is a server-side copy then a delete); the content
+hash is checked on every load; a URI naming a folder means its latest checkpoint.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import random
 import re
+import secrets
 import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, Any, Callable, Literal
+from urllib.parse import unquote
 
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from safetensors.torch import load as load_bytes
 from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
 
@@ -30,18 +40,26 @@ from trainer.config import AgentModelConfig
 from trainer.distributed import unwrap
 from trainer.names import check_run_name, path_inside
 from trainer.policies import Policy, PolicySpec, build_policy
+from trainer.uris import BACKEND_PACKAGES, READ_ONLY_SCHEMES, check_writable_uri, is_remote, uri_scheme
 
 __all__ = [
     "HASH_KEY",
     "TRAINER_STATE_FILE",
+    "Location",
     "CheckpointError",
     "CheckpointMismatchError",
     "content_hash",
+    "is_remote",
+    "join_location",
     "latest_checkpoint",
+    "list_checkpoints",
     "load_checkpoint",
+    "load_loss_state",
     "load_optimizer_state",
     "load_policy",
     "load_trainer_state",
+    "location",
+    "location_exists",
     "parse_checkpoint_name",
     "parse_uri",
     "policy_uri",
@@ -80,36 +98,189 @@ def parse_checkpoint_name(name: str) -> tuple[str, int]:
     return m.group("run"), int(m.group("version"))
 
 
+Location = Path | str
+"""Where a checkpoint file or folder lies: a local Path, or the URI (str) of a remote one (see trainer.uris)."""
+
+
+def _checked_scheme(uri: str | Path) -> str:
+    """uri_scheme, with its ValueError as a CheckpointError."""
+    try:
+        return uri_scheme(uri)
+    except ValueError as e:
+        raise CheckpointError(f"policy {e}") from None
+
+
 def parse_uri(uri: str | Path) -> Path:
-    """A policy URI (file://path, file:///abs/path or a plain path) -> the local path it names."""
+    """A local policy URI (file://path, file:///abs/path or a plain path) -> the local path it names."""
     text = str(uri)
-    if "://" not in text:
-        return Path(text)
-    scheme, rest = text.split("://", 1)
+    scheme = _checked_scheme(uri)
+    if scheme == "":
+        return Path(text) if not isinstance(uri, Path) else uri
     if scheme != "file":
-        raise CheckpointError(f"policy URI {text!r}: unsupported scheme {scheme!r} (only file:// and plain paths)")
-    if not rest:
-        raise CheckpointError(f"policy URI {text!r} names no path")
-    return Path(rest)
+        raise CheckpointError(f"policy URI {text!r}: parse_uri takes local URIs only, unsupported scheme {scheme!r} "
+                              f"here (resolve_uri, load_policy and save_checkpoint read {scheme}:// through fsspec)")
+    return Path(text.split("://", 1)[1])
 
 
-def policy_uri(path: str | Path) -> str:
-    """The file:// URI of a local checkpoint path (relative paths stay relative)."""
+def location(uri: str | Path) -> Location:
+    """A URI or path as a Location: a Path for plain paths and file:// URIs, else the URI (a known remote scheme)."""
+    if isinstance(uri, Path):
+        return uri
+    if _checked_scheme(uri) not in ("", "file"):
+        scheme, rest = str(uri).split("://", 1)
+        return f"{scheme.lower()}://{rest}"
+    return parse_uri(uri)
+
+
+def join_location(base: Location | str, name: str) -> Location:
+    """`name` (one path segment: a file name, no `/`) inside the folder `base`."""
+    if not name or "/" in name or "\\" in name or name in (".", ".."):
+        raise CheckpointError(f"{name!r} is not a file name inside {base}")
+    where = location(base)
+    if isinstance(where, Path):
+        return where / name
+    return f"{where.rstrip('/')}/{name}"
+
+
+def _parent(where: Location) -> Location:
+    if isinstance(where, Path):
+        return where.parent
+    return where.rstrip("/").rsplit("/", 1)[0]
+
+
+def _name(where: Location) -> str:
+    return where.name if isinstance(where, Path) else where.rstrip("/").rsplit("/", 1)[-1]
+
+
+def policy_uri(path: Location) -> str:
+    """The URI of a checkpoint location: file://<path> for a local one (relative paths stay relative), a remote URI
+    as it is."""
+    if isinstance(path, str) and is_remote(path):
+        return path
     return f"file://{Path(path).as_posix()}"
 
 
-def latest_checkpoint(directory: str | Path) -> Path | None:
+def _remote(uri: str, write: bool = False) -> tuple[Any, str]:
+    """(fsspec filesystem, path in it) of a remote URI; a missing fsspec or backend package, or a write to a read-only
+    scheme, is a CheckpointError naming what to install or do."""
+    scheme = _checked_scheme(uri)
+    if write:
+        try:
+            check_writable_uri(uri)
+        except ValueError as e:
+            raise CheckpointError(f"cannot write {e}") from None
+    try:
+        import fsspec
+    except ImportError as e:
+        raise CheckpointError(f"{uri}: {scheme}:// URIs need fsspec, which cannot be imported ({e}): "
+                              "pip install 'metta-gridworld[remote]'") from None
+    try:
+        return fsspec.core.url_to_fs(uri)
+    except ImportError as e:
+        package = BACKEND_PACKAGES.get(scheme) or "its fsspec backend"
+        raise CheckpointError(f"{uri}: {scheme}:// URIs need the {package} package, which cannot be imported "
+                              f"({e}): pip install {package}") from None
+    except ValueError as e:
+        raise CheckpointError(f"{uri}: not a usable {scheme}:// URI ({e})") from None
+
+
+def _cause(e: BaseException) -> str:
+    """' (why: ...)' when a backend's FileNotFoundError wraps another error (http reports a refused connection so)."""
+    cause = e.__cause__ or e.__context__
+    return f" (why: {type(cause).__name__}: {' '.join(str(cause).split())})" if cause is not None else ""
+
+
+def _remote_error(uri: str, action: str, e: Exception) -> CheckpointError:
+    return CheckpointError(f"{uri}: cannot {action} ({type(e).__name__}: {' '.join(str(e).split())})")
+
+
+def location_exists(where: Location | str) -> bool:
+    """Whether a file (or folder) exists at a path or URI."""
+    where = location(where)
+    if isinstance(where, Path):
+        return where.exists()
+    fs, path = _remote(where)
+    try:
+        return bool(fs.exists(path))
+    except Exception as e:
+        raise _remote_error(where, "check whether it exists", e) from None
+
+
+def _read_bytes(where: str) -> bytes:
+    """The whole content of a remote file."""
+    fs, path = _remote(where)
+    try:
+        return fs.cat_file(path)
+    except FileNotFoundError as e:
+        raise CheckpointError(f"{where}: no such file{_cause(e)}") from None
+    except Exception as e:
+        raise _remote_error(where, "be read", e) from None
+
+
+def _list_folder(where: Location) -> list[tuple[str, bool]]:
+    """(name, is a folder) of each entry of a folder; [] for a folder that does not exist."""
+    if isinstance(where, Path):
+        return [(p.name, p.is_dir()) for p in where.iterdir()] if where.is_dir() else []
+    fs, path = _remote(where)
+    try:
+        entries = fs.ls(path, detail=True)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    except Exception as e:
+        raise _remote_error(where, "be listed", e) from None
+    own, out = path.rstrip("/"), []
+    quoted = uri_scheme(where) in READ_ONLY_SCHEMES  # http(s) listings give URL-quoted links
+    for entry in entries:
+        full = str(entry.get("name", "")).rstrip("/")
+        name = unquote(full.rsplit("/", 1)[-1]) if quoted else full.rsplit("/", 1)[-1]
+        if name and full != own:  # some stores list a folder's own marker object
+            out.append((name, entry.get("type") == "directory"))
+    return out
+
+
+def list_checkpoints(directory: Location | str) -> list[Location]:
+    """The <run>:v<N>.safetensors files of a checkpoint folder (or of its run folder's checkpoints/), by version."""
+    directory = location(directory)
+    entries = _list_folder(directory)
+    if ("checkpoints", True) in entries:
+        directory = join_location(directory, "checkpoints")
+        entries = _list_folder(directory)
+    found = sorted((parse_checkpoint_name(n)[1], n) for n, is_dir in entries if not is_dir and _NAME.match(n))
+    return [join_location(directory, n) for _, n in found]
+
+
+def latest_checkpoint(directory: Location | str) -> Location | None:
     """The highest-version <run>:v<N>.safetensors in a checkpoint directory (or its run directory), or None."""
-    directory = Path(directory)
-    if (directory / "checkpoints").is_dir():
-        directory = directory / "checkpoints"
-    found = [(parse_checkpoint_name(p.name)[1], p) for p in directory.glob("*.safetensors") if _NAME.match(p.name)]
-    return max(found)[1] if found else None
+    found = list_checkpoints(directory)
+    return found[-1] if found else None
 
 
-def resolve_uri(uri: str | Path) -> Path:
-    """The checkpoint file a URI names; a directory URI means its latest checkpoint."""
-    path = parse_uri(uri)
+def _remote_is_file(where: str) -> bool:
+    """Whether a remote URI names a file: by its name (<run>:v<N>.safetensors) for http(s), whose listing pages also
+    read as files, else by asking the store."""
+    if _NAME.match(_name(where)):
+        return True
+    if uri_scheme(where) in READ_ONLY_SCHEMES:
+        return False
+    fs, path = _remote(where)
+    try:
+        return bool(fs.isfile(path))
+    except Exception as e:
+        raise _remote_error(where, "be looked up", e) from None
+
+
+def resolve_uri(uri: str | Path) -> Location:
+    """The checkpoint file a URI names (a Path, or the URI of a remote one); a folder URI means its latest checkpoint."""
+    where = location(uri)
+    if isinstance(where, str):
+        if _remote_is_file(where):
+            return where
+        latest = latest_checkpoint(where)
+        if latest is None:
+            raise CheckpointError(f"{where}: no such checkpoint file, or a folder that holds no "
+                                  "<run>:v<N>.safetensors checkpoints")
+        return latest
+    path = where
     if path.is_dir():
         latest = latest_checkpoint(path)
         if latest is None:
@@ -136,9 +307,16 @@ def _umask() -> int:
     return mask
 
 
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
+def _atomic_write(path: Location | str, write: Callable[[str], None]) -> None:
     """Writes through a temporary file `.<name>.<random>.tmp` in the same directory, gives it the mode a plain
-    open() would (0o666 less the umask; mkstemp makes 0o600), then os.replace: readers never see a partial file."""
+    open() would (0o666 less the umask; mkstemp makes 0o600), then os.replace: readers never see a partial file.
+    A remote location: `write` fills a local temporary file, which is uploaded as the temporary object
+    `.<name>.<random>.tmp` in the same folder and then moved over the final name; a failure is an OSError naming
+    the URI, and leaves the final object as it was."""
+    path = location(path)
+    if isinstance(path, str):
+        _remote_atomic_write(path, write)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -151,14 +329,37 @@ def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
         raise
 
 
-def remove_stale_temp_files(directory: str | Path, before: float | None = None) -> list[Path]:
+def _remote_atomic_write(uri: str, write: Callable[[str], None]) -> None:
+    fs, path = _remote(uri, write=True)
+    parent, name = path.rstrip("/").rsplit("/", 1) if "/" in path.rstrip("/") else ("", path)
+    tmp = f"{parent}/.{name}.{secrets.token_hex(6)}.tmp"
+    with tempfile.TemporaryDirectory(prefix="checkpoint-upload-") as folder:
+        local = os.path.join(folder, name)
+        write(local)
+        try:
+            fs.put_file(local, tmp)
+            fs.mv(tmp, path)
+        except BaseException as e:
+            try:
+                if fs.exists(tmp):
+                    fs.rm_file(tmp)
+            except Exception:
+                pass  # remove_stale_temp_files deletes it when the next run starts
+            if isinstance(e, Exception) and not isinstance(e, OSError):
+                raise OSError(f"{uri}: the write failed ({type(e).__name__}: {' '.join(str(e).split())})") from e
+            raise
+
+
+def remove_stale_temp_files(directory: Location | str, before: float | None = None) -> list[Location]:
     """Deletes the temporary files `.<run>:v<N>.safetensors.<random>.tmp` / `.trainer_state.pt.<random>.tmp` that a
-    killed checkpoint write left in `directory`, if last modified before `before` (a time.time(); default now);
-    other files are never touched. Returns those removed. `train` calls it on the run's checkpoint directory when
-    a run starts (or resumes)."""
-    directory = Path(directory)
+    killed checkpoint write left in `directory` (a path or a writable URI), if last modified before `before` (a
+    time.time(); default now); other files are never touched. Returns those removed. `train` calls it on the run's
+    checkpoint directory when a run starts (or resumes)."""
+    directory = location(directory)
     before = time.time() if before is None else before
-    removed = []
+    if isinstance(directory, str):
+        return _remove_stale_remote(directory, before)
+    removed: list[Location] = []
     if not directory.is_dir():
         return removed
     for p in directory.iterdir():
@@ -168,6 +369,27 @@ def remove_stale_temp_files(directory: str | Path, before: float | None = None) 
                 removed.append(p)
         except FileNotFoundError:
             pass  # gone already
+    return removed
+
+
+def _remove_stale_remote(directory: str, before: float) -> list[Location]:
+    """remove_stale_temp_files of a remote folder, by the store's modification times (a store that has none keeps
+    its temporary objects)."""
+    fs, _ = _remote(directory, write=True)
+    removed: list[Location] = []
+    for name, is_dir in _list_folder(directory):
+        if is_dir or not _TEMP.match(name):
+            continue
+        uri = join_location(directory, name)
+        path = _remote(str(uri))[1]
+        try:
+            if fs.modified(path).timestamp() < before:
+                fs.rm_file(path)
+                removed.append(uri)
+        except (FileNotFoundError, NotImplementedError):
+            pass  # gone already, or no modification time to judge by
+        except Exception as e:
+            raise _remote_error(str(uri), "be removed", e) from None
     return removed
 
 
@@ -188,16 +410,21 @@ def content_hash(metadata: dict[str, str], tensors: dict[str, torch.Tensor]) -> 
     return h.hexdigest()
 
 
-def save_checkpoint(agent: nn.Module, checkpoint_dir: str | Path, epoch: int, agent_step: int = 0,
+def save_checkpoint(agent: nn.Module, checkpoint_dir: Location | str, epoch: int, agent_step: int = 0,
                     run: str = "policy", optimizer: Any = None, trainer_state: dict[str, Any] | None = None,
-                    keep_last: int | None = None) -> Path:
+                    keep_last: int | None = None, losses: dict[str, Any] | None = None) -> Location:
     """Writes <checkpoint_dir>/<run>:v<epoch>.safetensors (weights + spec metadata + content hash); with an
-    optimizer, also trainer_state.pt. `run` must be a valid run name (trainer.names); an OSError (e.g. a full
-    disk) leaves the files that were there as they were."""
+    optimizer, also trainer_state.pt (with the weights of `losses` that have parameters). `checkpoint_dir` is a
+    path or a writable URI (file://, memory://, s3://, gs://); `run` must be a valid run name (trainer.names); an
+    OSError (e.g. a full disk) leaves the files that were there as they were."""
     policy = unwrap(agent)
     spec: PolicySpec = policy.spec
     check_run_name(run)
-    path = path_inside(checkpoint_dir, f"{run}:v{int(epoch)}.safetensors")
+    checkpoint_dir = location(checkpoint_dir)
+    if isinstance(checkpoint_dir, str):
+        _remote(checkpoint_dir, write=True)  # a read-only scheme or a missing package: before anything is written
+    name = f"{run}:v{int(epoch)}.safetensors"
+    path = path_inside(checkpoint_dir, name) if isinstance(checkpoint_dir, Path) else join_location(checkpoint_dir, name)
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in policy.state_dict().items()}
     metadata = {
         "format": FORMAT,
@@ -213,13 +440,28 @@ def save_checkpoint(agent: nn.Module, checkpoint_dir: str | Path, epoch: int, ag
     metadata[HASH_KEY] = content_hash(metadata, tensors)
     _atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
     if optimizer is not None:
-        save_trainer_state(Path(checkpoint_dir) / TRAINER_STATE_FILE, optimizer, epoch, agent_step, path.name,
-                           extra=trainer_state)
+        save_trainer_state(join_location(checkpoint_dir, TRAINER_STATE_FILE), optimizer, epoch, agent_step, name,
+                           extra=trainer_state, losses=losses)
     if keep_last is not None:
-        versions = sorted((parse_checkpoint_name(p.name)[1], p) for p in Path(checkpoint_dir).glob(f"{run}:v*.safetensors"))
+        versions = sorted((parse_checkpoint_name(n)[1], n) for n, is_dir in _list_folder(checkpoint_dir)
+                          if not is_dir and _NAME.match(n) and parse_checkpoint_name(n)[0] == run)
         for _, old in versions[:-keep_last]:
-            old.unlink(missing_ok=True)
+            _remove(join_location(checkpoint_dir, old))
     return path
+
+
+def _remove(where: Location) -> None:
+    """Deletes a file (missing is fine)."""
+    if isinstance(where, Path):
+        where.unlink(missing_ok=True)
+        return
+    fs, path = _remote(where, write=True)
+    try:
+        fs.rm_file(path)
+    except FileNotFoundError:
+        pass
+    except Exception as e:
+        raise OSError(f"{where}: cannot delete it ({type(e).__name__}: {e})") from e
 
 
 MAX_TOKENS = 65536
@@ -285,8 +527,51 @@ def _validation_message(err: ValidationError) -> str:
     return "; ".join(parts[:5]) + (f"; and {len(parts) - 5} more" if len(parts) > 5 else "")
 
 
-def _read_header(path: Path) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
+MAX_REMOTE_HEADER = 16 * 2**20
+"""The largest safetensors header (bytes) read from a remote policy file; policy headers are a few kilobytes."""
+
+
+def _read_remote_header(uri: str) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
+    """_read_header of a remote file: its first 8 bytes (the header's length) and the header, nothing more."""
+    fs, path = _remote(uri)
+    bad = f"{uri}: not a readable safetensors file"
+    try:
+        with fs.open(path, "rb") as f:
+            head = f.read(8)
+            if len(head) < 8:
+                raise CheckpointError(f"{bad} (it has {len(head)} bytes)")
+            size = int.from_bytes(head, "little")
+            if size > MAX_REMOTE_HEADER:
+                raise CheckpointError(f"{bad} (its header would be {size:,} bytes; at most {MAX_REMOTE_HEADER:,})")
+            text = f.read(size)
+    except CheckpointError:
+        raise
+    except FileNotFoundError as e:
+        raise CheckpointError(f"{uri}: no such checkpoint file{_cause(e)}") from None
+    except Exception as e:
+        raise _remote_error(uri, "be read", e) from None
+    try:
+        header = json.loads(text)
+        if not isinstance(header, dict):
+            raise ValueError("the header is not a JSON object")
+        raw = header.pop("__metadata__", None) or {}
+        if not isinstance(raw, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+            raise ValueError("__metadata__ is not a map of strings")
+        shapes = {}
+        for name, entry in header.items():
+            shape = entry.get("shape") if isinstance(entry, dict) else None
+            if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+                raise ValueError(f"tensor {name!r} has no shape of integers >= 0")
+            shapes[name] = tuple(shape)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{bad} (header: {' '.join(str(e).split())})") from None
+    return raw, shapes
+
+
+def _read_header(path: Location) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
     """The raw metadata and the weight shapes of a safetensors file, from its header alone (no weights read)."""
+    if isinstance(path, str):
+        return _read_remote_header(path)
     try:
         with safe_open(str(path), framework="pt") as f:
             raw = f.metadata() or {}
@@ -296,7 +581,7 @@ def _read_header(path: Path) -> tuple[dict[str, str], dict[str, tuple[int, ...]]
     return raw, shapes
 
 
-def _decode_metadata(path: Path, raw: dict[str, str]) -> tuple[dict[str, Any], PolicySpec]:
+def _decode_metadata(path: Location, raw: dict[str, str]) -> tuple[dict[str, Any], PolicySpec]:
     """The decoded metadata (JSON values as written, plus path and content_sha256) and the policy spec it gives."""
     if raw.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a metta-gridworld policy checkpoint "
@@ -337,7 +622,7 @@ def _decode_metadata(path: Path, raw: dict[str, str]) -> tuple[dict[str, Any], P
     return meta, spec
 
 
-def _read(uri: str | Path) -> tuple[Path, dict[str, str], dict[str, tuple[int, ...]], dict[str, Any], PolicySpec]:
+def _read(uri: str | Path) -> tuple[Location, dict[str, str], dict[str, tuple[int, ...]], dict[str, Any], PolicySpec]:
     """(path, raw metadata, weight shapes, decoded metadata, policy spec) of a checkpoint URI, from the header."""
     path = resolve_uri(uri)
     raw, shapes = _read_header(path)
@@ -351,7 +636,7 @@ def read_checkpoint_metadata(uri: str | Path) -> dict[str, Any]:
     return _read(uri)[3]
 
 
-def _check_against_weights(path: Path, spec: PolicySpec, shapes: dict[str, tuple[int, ...]]) -> None:
+def _check_against_weights(path: Location, spec: PolicySpec, shapes: dict[str, tuple[int, ...]]) -> None:
     """Checks the metadata against the weight shapes in the file before any policy is allocated: the policy it
     describes is built on the meta device (shapes only, no memory; layer counts bounded first, as each layer is
     Python objects even there) and must have exactly the file's weight names and shapes. So hidden_dim=1e9 over
@@ -388,10 +673,12 @@ def _check_against_weights(path: Path, spec: PolicySpec, shapes: dict[str, tuple
                                   f"{shape}{hint}")
 
 
-def _load_tensors(path: Path, raw: dict[str, str]) -> dict[str, torch.Tensor]:
+def _load_tensors(path: Location, raw: dict[str, str]) -> dict[str, torch.Tensor]:
     """The weights of a policy file, checked against its content hash when it has one."""
     try:
-        tensors = load_file(str(path))
+        tensors = load_file(str(path)) if isinstance(path, Path) else load_bytes(_read_bytes(path))
+    except CheckpointError:
+        raise
     except Exception as e:
         raise CheckpointError(f"{path}: cannot read the weights ({' '.join(str(e).split())})") from None
     stored = raw.get(HASH_KEY)
@@ -404,7 +691,7 @@ def _load_tensors(path: Path, raw: dict[str, str]) -> dict[str, torch.Tensor]:
     return tensors
 
 
-def _load_weights(policy: Policy, tensors: dict[str, torch.Tensor], path: Path) -> None:
+def _load_weights(policy: Policy, tensors: dict[str, torch.Tensor], path: Location) -> None:
     expected = policy.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -458,8 +745,8 @@ def load_checkpoint(agent: nn.Module, uri: str | Path, optimizer: Any = None) ->
         raise CheckpointMismatchError(f"{path}: does not fit this policy: {'; '.join(problems)}")
     _load_weights(policy, _load_tensors(path, raw), path)
     if optimizer is not None:
-        state = load_trainer_state(path.parent / TRAINER_STATE_FILE)
-        load_optimizer_state(optimizer, state, path.parent / TRAINER_STATE_FILE)
+        state = load_trainer_state(join_location(_parent(path), TRAINER_STATE_FILE))
+        load_optimizer_state(optimizer, state, join_location(_parent(path), TRAINER_STATE_FILE))
         meta["trainer_state"] = state
     return meta
 
@@ -498,20 +785,25 @@ def restore_rng_state(state: dict[str, Any], path: str | Path | None = None) -> 
 
 
 def save_trainer_state(path: str | Path, optimizer: Any, epoch: int, agent_step: int, policy_file: str,
-                       extra: dict[str, Any] | None = None) -> None:
-    """Writes optimizer state, epoch, agent steps, the policy file name and RNG states atomically with torch.save."""
+                       extra: dict[str, Any] | None = None, losses: dict[str, Any] | None = None) -> None:
+    """Writes optimizer state, epoch, agent steps, the policy file name and RNG states atomically with torch.save;
+    with `losses` (name -> Loss), also the weights of those that are nn.Modules (their heads), under "losses"."""
+    weights = {name: {k: v.detach().to("cpu") for k, v in loss.state_dict().items()}
+               for name, loss in (losses or {}).items() if isinstance(loss, nn.Module)}
     state = {"format": STATE_FORMAT, "epoch": int(epoch), "agent_step": int(agent_step), "policy_file": policy_file,
-             "optimizer": optimizer.state_dict(), "rng": _rng_state(), "extra": extra or {}}
-    _atomic_write(Path(path), lambda tmp: torch.save(state, tmp))
+             "optimizer": optimizer.state_dict(), "rng": _rng_state(), "extra": extra or {}, "losses": weights}
+    _atomic_write(location(path), lambda tmp: torch.save(state, tmp))
 
 
-def load_trainer_state(path: str | Path) -> dict[str, Any]:
-    """Reads trainer_state.pt; a damaged or foreign file raises CheckpointError naming it."""
-    path = Path(path)
-    if not path.exists():
+def load_trainer_state(path: str | Path, losses: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Reads trainer_state.pt; a damaged or foreign file raises CheckpointError naming it. With `losses` (name ->
+    Loss), the saved weights of those that are nn.Modules are loaded into them (load_loss_state)."""
+    path = location(path)
+    if not location_exists(path):
         raise CheckpointError(f"{path}: no trainer state file")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path if isinstance(path, Path) else io.BytesIO(_read_bytes(path)), map_location="cpu",
+                           weights_only=True)
     except Exception as e:
         raise CheckpointError(f"{path}: cannot read trainer state ({type(e).__name__}: {e})") from None
     if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
@@ -525,11 +817,44 @@ def load_trainer_state(path: str | Path) -> dict[str, Any]:
     if not isinstance(policy_file, str) or "/" in policy_file or "\\" in policy_file or not _NAME.match(policy_file):
         problems.append(f"policy_file is {policy_file!r}, expected the name <run>:v<N>.safetensors of a file next "
                         "to it")
-    problems += [f"{k} is a {type(state[k]).__name__}, expected a dict" for k in ("optimizer", "rng")
-                 if not isinstance(state[k], dict)]
+    problems += [f"{k} is a {type(state[k]).__name__}, expected a dict" for k in ("optimizer", "rng", "losses")
+                 if k in state and not isinstance(state[k], dict)]
     if problems:
         raise CheckpointError(f"{path}: trainer state is damaged: {'; '.join(problems)}")
+    if losses is not None:
+        load_loss_state(losses, state, path)
     return state
+
+
+def load_loss_state(losses: dict[str, Any], state: dict[str, Any], path: str | Path) -> None:
+    """Loads the saved weights of the losses that are nn.Modules (a trainer state read from `path`); a loss with
+    parameters that the state lacks, saved weights of a loss not given, or weights that do not fit are a
+    CheckpointError naming the file and the loss (resuming with other losses than the run was trained with)."""
+    saved = state.get("losses") or {}
+    if not isinstance(saved, dict):
+        raise CheckpointError(f"{path}: trainer state is damaged: losses is a {type(saved).__name__}, expected a dict")
+    modules = {name: loss for name, loss in losses.items() if isinstance(loss, nn.Module)}
+    lacking = sorted(name for name, loss in modules.items() if name not in saved and loss.state_dict())
+    extra = sorted(set(saved) - set(modules))
+    if lacking or extra:
+        parts = [f"holds no weights for the losses {lacking} (the run was trained without them)"] * bool(lacking)
+        parts += [f"holds weights of the losses {extra}, which this config lacks"] * bool(extra)
+        raise CheckpointError(f"{path}: the trainer state {' and '.join(parts)}; resume with the losses the run was "
+                              "trained with (its config.yaml), or start a new run=<name>")
+    for name, loss in modules.items():
+        weights = saved.get(name, {})
+        if not isinstance(weights, dict):
+            raise CheckpointError(f"{path}: trainer state is damaged: the weights of loss {name!r} are a "
+                                  f"{type(weights).__name__}, expected a dict")
+        bad = [k for k, v in weights.items() if not torch.is_tensor(v)
+               or (v.is_floating_point() and not bool(torch.isfinite(v).all()))]
+        if bad:
+            raise CheckpointError(f"{path}: the saved weights {bad[:5]} of loss {name!r} are not finite tensors")
+        try:
+            loss.load_state_dict(weights)
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise CheckpointError(f"{path}: the saved weights of loss {name!r} do not fit it "
+                                  f"({' '.join(str(e).split())})") from None
 
 
 def load_optimizer_state(optimizer: Any, state: dict[str, Any], path: str | Path) -> None:

@@ -16,15 +16,22 @@ from pydantic_core import to_jsonable_python
 from mettagrid.config import load_yaml
 
 from trainer.names import RUN_NAME_RULE, check_run_name
+from trainer.uris import check_writable_uri
 
 __all__ = [
     "LOSS_CONFIGS",
     "ActionSupervisedConfig",
     "AgentModelConfig",
+    "BucketRangeConfig",
     "CheckpointConfig",
     "ConfigError",
+    "ContrastiveConfig",
+    "DynamicsConfig",
     "EnvConfig",
     "ExperienceConfig",
+    "GRPOConfig",
+    "KickstarterConfig",
+    "KickstarterTeacherConfig",
     "LossConfig",
     "OptimizerConfig",
     "PPOConfig",
@@ -54,6 +61,14 @@ class CurriculumTaskConfig(_Config):
     weight: float = Field(1.0, ge=0, description="Relative probability of drawing this task for an episode.")
 
 
+class BucketRangeConfig(_Config):
+    """A range bucket of env.buckets: `bins` equal bins of [low, high], one task each, the value drawn inside its bin."""
+
+    range: tuple[int | float, int | float] = Field(description="[low, high]: the values the option takes.")
+    bins: int = Field(ge=1, description="Equal bins the range is cut into; one task per bin.")
+    integer: bool | None = Field(None, description="Draw integers (None: by the option's type).")
+
+
 class EnvConfig(_Config):
     """Which game to train on and how many copies to step at once."""
 
@@ -61,9 +76,29 @@ class EnvConfig(_Config):
     game: dict[str, Any] = Field(default_factory=dict, description="Overrides: preset function arguments (e.g. num_agents, size) or GameConfig fields (deep-merged).")
     num_envs: int = Field(64, ge=1, description="Games stepped together per rank.")
     num_threads: int = Field(1, ge=1, description="C++ threads stepping the games.")
+    teacher: str | None = Field(None, description="A scripted teacher (trainer.teachers: navigation, navigation_maze, navigation_curriculum, arena, arena_combat) whose actions for the current observations the env writes into teacher_actions after every reset and step, for the action_supervised loss. None: no teacher (teacher_actions stay 0).")
+
+    @field_validator("teacher")
+    @classmethod
+    def _known_teacher(cls, value: str | None) -> str | None:
+        if value is not None:
+            from trainer.teachers import teacher_family  # numpy and mettagrid only
+
+            teacher_family(value)
+        return value
+
     desync_episodes: bool = Field(True, description="Give each game's first episode a random length in [1, max_steps] so games do not all reset on the same step (GAME.md: on for training; evaluations always play full episodes).")
+    group_size: int = Field(1, ge=1, description="Games per group of games that share every episode's seed (same map and start, episodes that begin and end together; for the grpo loss's groups); must divide num_envs. 1: every game its own seed.")
+
+    @model_validator(mode="after")
+    def _group_size_divides(self) -> "EnvConfig":
+        if self.num_envs % self.group_size:
+            raise ValueError(f"group_size = {self.group_size} must divide num_envs = {self.num_envs}")
+        return self
+
     curriculum: dict[str, CurriculumTaskConfig] | None = Field(None, description="Task name -> task: each episode of each game plays a task drawn by the curriculum_algorithm. Tasks must share num_agents, actions, items and the observation shape. None: every episode plays preset + game.")
     curriculum_algorithm: Literal["random", "learning_progress"] = Field("random", description="How tasks are drawn: random (by weight, mettagrid.curriculum.RandomCurriculum) or learning_progress (more often where the return is changing, LearningProgressCurriculum; weights unused).")
+    buckets: dict[str, list[Any] | BucketRangeConfig] | None = Field(None, description="Bucketed curriculum (mettagrid.curriculum.BucketedCurriculum): option of preset + game -> a list of values, or {range: [low, high], bins: n}; one task per combination, named key=value,..., drawn by curriculum_algorithm. Not with curriculum.")
 
     @model_validator(mode="after")
     def _curriculum_weights(self) -> "EnvConfig":
@@ -72,6 +107,11 @@ class EnvConfig(_Config):
                 raise ValueError("curriculum is empty; give at least one task or None")
             if sum(t.weight for t in self.curriculum.values()) <= 0:
                 raise ValueError("curriculum weights are all 0")
+        if self.buckets is not None:
+            if not self.buckets:
+                raise ValueError("buckets is empty; give at least one option -> values, or None")
+            if self.curriculum is not None:
+                raise ValueError("curriculum and buckets are both set; use one of them")
         return self
 
 
@@ -140,12 +180,113 @@ class PPOLossConfig(LossConfig):
 class ActionSupervisedConfig(LossConfig):
     """Imitation: cross-entropy of the policy's logits to the env's teacher_actions (stored by the rollout)."""
 
-    final_weight: float | None = Field(None, ge=0, description="Anneal the weight linearly from `weight` to this over training (None: constant).")
+    final_weight: float | None = Field(None, ge=0, description="Anneal the weight linearly from `weight` to this over training, or over anneal_steps when given (None: constant).")
+    anneal_steps: int | None = Field(None, ge=1, description="Agent steps over which the weight goes from `weight` to final_weight (default 0 when only this is set); None: over the whole run.")
+
+
+class DynamicsConfig(LossConfig):
+    """Auxiliary: from the core state at t and the action taken, predict the next step's reward and a pooled summary of
+    the next observation's tokens (trainer/aux_losses.py)."""
+
+    reward_coef: float = Field(1.0, ge=0, description="Multiplier of the reward-prediction error (squared, mean over step pairs).")
+    obs_coef: float = Field(1.0, ge=0, description="Multiplier of the next-observation error (squared, summed over the target's entries, mean over step pairs).")
+    regions: int = Field(3, ge=1, le=16, description="The observation window is pooled into regions x regions blocks for the next-observation target.")
+    head_dim: int = Field(128, ge=1, description="Width of the prediction head's hidden layer.")
+
+
+class ContrastiveConfig(LossConfig):
+    """Auxiliary: InfoNCE between an agent's projected core state at t and at t+k in the same episode, the other rows
+    of the minibatch as negatives (trainer/aux_losses.py)."""
+
+    horizon: int = Field(4, ge=1, description="k, the steps from anchor to positive (offset=fixed), or the mean of k (offset=geometric); k < bptt_horizon.")
+    offset: Literal["fixed", "geometric"] = Field("fixed", description="fixed: k = horizon; geometric: k drawn per minibatch from a geometric distribution with mean horizon (capped at bptt_horizon - 1).")
+    temperature: float = Field(0.1, gt=0, description="Softmax temperature of the cosine similarities.")
+    projection_dim: int = Field(64, ge=1, description="Width of the projections the similarities are computed in.")
+
+
+class KickstarterTeacherConfig(_Config):
+    """One teacher of the kickstarter: a policy checkpoint URI and the weight of its term."""
+
+    uri: str = Field(description="Policy URI of the teacher: file://<path>, a plain path or a remote URI (s3://, gs://, ...); a folder means its latest checkpoint.")
+    weight: float = Field(1.0, ge=0, description="Multiplier of this teacher's term in the kickstarter loss.")
+
+    @field_validator("uri")
+    @classmethod
+    def _uri(cls, value: str) -> str:
+        return _check_policy_uri(value)
+
+
+def _check_policy_uri(value: str) -> str:
+    """A teacher URI's form (the checkpoint itself is checked when the loss is built): a path, file:// or a scheme
+    trainer.uris supports."""
+    from trainer.uris import uri_scheme
+
+    if not value.strip():
+        raise ValueError("empty policy URI; expected file://<path>, a path or a supported URI")
+    uri_scheme(value)  # ValueError naming the scheme and those supported
+    return value
+
+
+class KickstarterConfig(LossConfig):
+    """Teacher distillation: the student's action distribution (and value) pulled towards trained teachers' on the
+    steps the student plays, with a coefficient that fades linearly to 0 over anneal_steps agent steps."""
+
+    teacher_uri: str | None = Field(None, description="Policy URI of one teacher (file://<path>, a path or a remote URI; a folder means its latest checkpoint); weight 1. Combine with or replace by `teachers`.")
+    teachers: list[KickstarterTeacherConfig] = Field(default_factory=list, description="Several teachers, each {uri, weight}: the loss sums weight x each teacher's term.")
+    action_loss: Literal["kl", "ce"] = Field("kl", description="kl: KL(teacher || student) of the action distributions; ce: their cross-entropy H(teacher, student) (the same gradient, plus the teacher's entropy in the value).")
+    value_coef: float = Field(1.0, ge=0, description="Multiplier of the value-matching term, the mean squared difference of the student's and the teacher's values.")
+    anneal_steps: int | None = Field(500_000, ge=1, description="Agent steps over which the coefficient (weight) goes linearly to 0; after that the teachers are dropped from memory and no longer run (None: constant, teachers kept).")
+
+    @field_validator("teacher_uri")
+    @classmethod
+    def _teacher_uri(cls, value: str | None) -> str | None:
+        return None if value is None else _check_policy_uri(value)
+
+    @model_validator(mode="after")
+    def _some_teacher(self) -> "KickstarterConfig":
+        if self.teacher_uri is None and not self.teachers:
+            raise ValueError("no teacher: set teacher_uri (one policy URI) or teachers (a list of {uri, weight})")
+        if self.teacher_uri is None and all(t.weight == 0 for t in self.teachers):
+            raise ValueError(f"teachers: every weight is 0 ({[t.weight for t in self.teachers]}); give one a weight > 0")
+        return self
+
+    def teacher_list(self) -> list[KickstarterTeacherConfig]:
+        """The teachers as one list: teacher_uri (weight 1) first, then `teachers`."""
+        one = [KickstarterTeacherConfig(uri=self.teacher_uri)] if self.teacher_uri is not None else []
+        return one + list(self.teachers)
+
+
+class GRPOConfig(LossConfig):
+    """GRPO: the clipped surrogate on group-relative advantages, each step's discounted return-to-go normalised over
+    the steps of a group of episodes that share a start, at the same step (trainer/grpo.py, docs/TRAINER.md GRPO)."""
+
+    group_by: Literal["auto", "seed", "task", "batch"] = Field("auto", description="Which episodes form a group: seed (the same episode seed and agent slot: the env's games in groups of env.group_size), task (the same curriculum task), batch (every episode in the buffer); auto: seed when env.group_size > 1, else task.")
+    use_critic: bool = Field(False, description="Bootstrap the return of episodes unfinished at the buffer's end with the critic's value there and train the value head on the returns (vf_coef); false: no value term, unfinished episodes per `unfinished`.")
+    unfinished: Literal["truncate", "drop"] = Field("truncate", description="Without the critic, steps of episodes still running at the buffer's end: truncate (their return counts the rewards up to the buffer's end) or drop (left out of the loss).")
+    gamma: float | None = Field(None, ge=0, le=1, description="Discount of the returns-to-go (None: ppo.gamma).")
+    clip_coef: float | None = Field(None, gt=0, description="Policy ratio clip range (None: ppo.clip_coef).")
+    ent_coef: float | None = Field(None, ge=0, description="Entropy bonus coefficient (None: ppo.ent_coef).")
+    kl_coef: float = Field(0.0, ge=0, description="Coefficient of a KL penalty to the rollout policy (the k3 estimate exp(-l) + l - 1 of the log-ratio l of the taken actions); 0: none.")
+    vf_coef: float | None = Field(None, ge=0, description="Value loss coefficient with use_critic (None: ppo.vf_coef); must stay unset without the critic.")
+    scale_by_std: bool = Field(True, description="Divide by the group's standard deviation at that step (false: subtract the group's mean only).")
+
+    @model_validator(mode="after")
+    def _critic_fields(self) -> "GRPOConfig":
+        if not self.use_critic and self.vf_coef is not None:
+            raise ValueError(f"vf_coef = {self.vf_coef} is set but use_critic is false (no value term is trained); "
+                             "set use_critic: true or leave vf_coef unset")
+        if self.use_critic and self.unfinished != "truncate":
+            raise ValueError(f"unfinished = {self.unfinished!r} applies only without the critic (use_critic: true "
+                             "bootstraps unfinished episodes); leave it 'truncate' or set use_critic: false")
+        return self
 
 
 # loss name -> its config class; trainer.losses.register_loss adds to it (the built-in ones are here, torch-free,
 # so that a TrainerConfig validates without torch)
 LOSS_CONFIGS: dict[str, type[LossConfig]] = {"ppo": PPOLossConfig, "action_supervised": ActionSupervisedConfig}
+LOSS_CONFIGS.update(dynamics=DynamicsConfig, contrastive=ContrastiveConfig)  # the auxiliary objectives
+LOSS_CONFIGS.update(kickstarter=KickstarterConfig)  # teacher distillation (trainer.losses.KickstarterLoss)
+LOSS_CONFIGS.update(grpo=GRPOConfig)  # group-relative advantages (trainer.grpo.GRPOLoss)
 
 
 def loss_config(name: str, value: Any) -> LossConfig:
@@ -174,10 +315,18 @@ class ExperienceConfig(_Config):
 
 
 class CheckpointConfig(_Config):
-    """When policies and trainer state are written."""
+    """When and where policies and trainer state are written."""
 
     checkpoint_interval: int = Field(50, ge=1, description="Epochs between checkpoints (one is always written at the end).")
     keep_last: int | None = Field(None, ge=1, description="Keep only this many newest policy files (None: keep all).")
+    uri: str | None = Field(None, description="The folder checkpoints and trainer_state.pt go to, and a run resumes from: a path, file://, memory://, s3:// or gs:// (all but local ones need the remote extra) (None: train_dir/<run>/checkpoints).")
+
+    @field_validator("uri")
+    @classmethod
+    def _writable_uri(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("checkpoint.uri is empty; give a folder path or URI, or leave it unset (None)")
+        return None if value is None else check_writable_uri(value)
 
 
 class SimulationConfig(_Config):
@@ -247,6 +396,14 @@ class TrainerConfig(_Config):
     @classmethod
     def _run_name(cls, value: str) -> str:
         return check_run_name(value)
+
+    @model_validator(mode="after")
+    def _teacher_for_imitation(self) -> "TrainerConfig":
+        if "action_supervised" in self.losses and self.env.teacher is None:
+            raise ValueError("losses.action_supervised imitates the env's teacher_actions, but env.teacher is not set "
+                             "(nothing would fill them: every label would be noop); set env.teacher=<name>, e.g. "
+                             "navigation or arena")
+        return self
 
     @property
     def run_dir(self) -> Path:

@@ -6,10 +6,11 @@ from typing import Any
 
 from mettagrid import MettaGridEnv
 from mettagrid.config import GameConfig
-from mettagrid.curriculum import Curriculum, LearningProgressCurriculum, RandomCurriculum
+from mettagrid.curriculum import BucketedCurriculum, Curriculum, LearningProgressCurriculum, RandomCurriculum
 from mettagrid.resolve import resolve_config
 
 from trainer.config import ConfigError, EnvConfig
+from trainer.teachers import TeacherEnv
 
 __all__ = ["curriculum_metrics", "make_curriculum", "make_environment", "make_game_config"]
 
@@ -29,7 +30,16 @@ def make_game_config(config: EnvConfig) -> GameConfig:
 def make_curriculum(config: EnvConfig) -> Curriculum | None:
     """The curriculum of an EnvConfig (None without one): each task is its preset (default env.preset) with
     env.game and then the task's own overrides applied, drawn with the task's weight (random) or by learning
-    progress (learning_progress)."""
+    progress (learning_progress). With env.buckets, a BucketedCurriculum over env.preset + env.game instead."""
+    if config.buckets:
+        buckets = {key: spec.model_dump(exclude_none=True) if hasattr(spec, "model_dump") else spec
+                   for key, spec in config.buckets.items()}
+        overrides = {**config.game, **({"desync_episodes": True} if config.desync_episodes else {})}
+        try:
+            return BucketedCurriculum(config.preset, buckets, overrides=overrides,
+                                      algorithm=config.curriculum_algorithm)
+        except ValueError as e:
+            raise ConfigError(f"env.buckets: {e}") from None
     if not config.curriculum:
         return None
     tasks: dict[str, GameConfig] = {}
@@ -50,7 +60,7 @@ def make_curriculum(config: EnvConfig) -> Curriculum | None:
 
 
 def curriculum_metrics(env: MettaGridEnv) -> dict[str, float]:
-    """`curriculum/<task>`: each task's current chance of being drawn, for curricula that adapt it."""
+    """`curriculum/<task>`: each task's current chance of being drawn, for curricula that report it."""
     probabilities = getattr(env.curriculum, "probabilities", None)
     return {f"curriculum/{name}": p for name, p in probabilities().items()} if probabilities else {}
 
@@ -61,7 +71,8 @@ def make_environment(
     seed: int = 0,
     **overrides: Any,
 ) -> MettaGridEnv:
-    """A MettaGridEnv for `env_config`; keyword overrides set EnvConfig fields (num_envs, ...) or game values (num_agents, max_steps, ...)."""
+    """A MettaGridEnv for `env_config`; keyword overrides set EnvConfig fields (num_envs, ...) or game values (num_agents, max_steps, ...).
+    With env.teacher, a trainer.teachers.TeacherEnv, whose teacher_actions hold the scripted teacher's actions."""
     config = env_config or EnvConfig()
     fields = {k: overrides.pop(k) for k in list(overrides) if k in EnvConfig.model_fields}
     if overrides:
@@ -73,12 +84,16 @@ def make_environment(
     if map_builder is not None:
         game = GameConfig.model_validate({**game.model_dump(), "map_builder": map_builder})
     curriculum = make_curriculum(config)
+    # with env.teacher, a TeacherEnv: its teacher_actions hold the scripted teacher's actions after every reset / step
+    env_class: type[MettaGridEnv] = MettaGridEnv if config.teacher is None else TeacherEnv
+    teacher: dict[str, Any] = {} if config.teacher is None else {"teacher": config.teacher, "teacher_seed": seed}
     if curriculum is not None:
         if map_builder is not None:
             raise ConfigError("make_environment: map_builder cannot be combined with env.curriculum")
         try:
-            return MettaGridEnv(None, num_envs=config.num_envs, num_threads=config.num_threads, seed=seed,
-                                curriculum=curriculum)
+            return env_class(None, num_envs=config.num_envs, num_threads=config.num_threads, seed=seed,
+                             curriculum=curriculum, group_size=config.group_size, **teacher)
         except ValueError as e:
             raise ConfigError(f"env.curriculum: {e}") from None
-    return MettaGridEnv(game, num_envs=config.num_envs, num_threads=config.num_threads, seed=seed)
+    return env_class(game, num_envs=config.num_envs, num_threads=config.num_threads, seed=seed,
+                     group_size=config.group_size, **teacher)

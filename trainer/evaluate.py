@@ -1,8 +1,19 @@
 """Evaluation: run a policy (or uniformly random actions) for a number of episodes and report their returns and stats,
 over one env or a named suite (optionally into DuckDB); write an episode of a policy as a replay (browser viewer, GIF
-or JSON). `python -m trainer.sim <policy_uri>` does these from the command line."""
+or JSON). `python -m trainer.sim <policy_uri>` does these from the command line, and `python -m trainer.evaluate
+<suite> policy_uris=<uri>,...` evaluates many policies on a suite (its code is trainer.evaluate_many)."""
 
 from __future__ import annotations
+
+if __name__ == "__main__":  # the command: checks the `train` extra, then runs trainer.evaluate_many, which imports
+    import sys  # this module as trainer.evaluate (so the code below runs once, under its own name)
+
+    from trainer.extras import require_train_extra
+
+    require_train_extra("python -m trainer.evaluate")
+    import importlib  # by name: trainer.evaluate_many builds on this module, which imports nothing of it
+
+    sys.exit(importlib.import_module("trainer.evaluate_many").main())
 
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,6 +27,7 @@ from mettagrid import MettaGridEnv
 from mettagrid.config import GameConfig
 from mettagrid.replay import episode_frames, record_episode, require_gif_support, save_gif
 from trainer.checkpoint import policy_uri as _policy_uri
+from trainer.uris import is_remote
 from trainer.config import EnvConfig
 from trainer.distributed import unwrap
 from trainer.env import make_environment
@@ -31,10 +43,17 @@ def _as_env(env: MettaGridEnv | EnvConfig | GameConfig | str, num_episodes: int,
         return env
     n = num_envs or min(num_episodes, 16)
     if isinstance(env, EnvConfig):  # evaluations play whole episodes: no desynchronised first episode
-        return make_environment(env.model_copy(update={"desync_episodes": False}), seed=seed, num_envs=n)
+        # plain games: whole episodes, every game its own map (no groups), no scripted teacher
+        return make_environment(env.model_copy(update={"desync_episodes": False}), seed=seed, num_envs=n,
+                                group_size=1, teacher=None)
     if isinstance(env, (GameConfig, str)):
         return MettaGridEnv(env, num_envs=n, seed=seed)
     raise TypeError(f"env must be a MettaGridEnv, EnvConfig, GameConfig or preset name, got {type(env).__name__}")
+
+
+def _meta_uri(path: str | Path) -> str:
+    """The URI of a loaded policy's recorded path: a remote URI as it is, a local file made absolute."""
+    return _policy_uri(path if is_remote(str(path)) else Path(path).resolve())
 
 
 def _check_compatible(policy: nn.Module, env: MettaGridEnv) -> None:
@@ -156,7 +175,7 @@ def evaluate_policy_suite(
     if stats_db is not None:
         meta = getattr(unwrap(policy), "checkpoint_metadata", None) or {}
         write_episodes(stats_db, {name: r["episode_infos"] for name, r in reports.items()},
-                       policy_uri=policy_uri or (_policy_uri(Path(meta["path"]).resolve()) if "path" in meta else None),
+                       policy_uri=policy_uri or (_meta_uri(meta["path"]) if "path" in meta else None),
                        run=run if run is not None else meta.get("run"),
                        epoch=epoch if epoch is not None else meta.get("epoch"),
                        agent_step=agent_step if agent_step is not None else meta.get("agent_step"))

@@ -26,12 +26,18 @@ class Experience:
     obs_t starts a new episode). Recurrent state is carried per agent across rollouts, zeroed at episode
     starts, and saved at each segment's start so training replays the segment from the same state.
     `store` names optional buffers to keep too (OPTIONAL: teacher_actions, the env's at each obs_t).
+    `observers` (e.g. losses.values()) may add buffers of their own: each one's `rollout_buffers(policy, env,
+    device)` declares them (name -> (per-step shape, dtype)) and the rollout fills them at every step with what its
+    `observe(obs, dones)` returns (the kickstarter's teacher logits and values); `minibatch` hands them on by name.
+    Each obs_t's episode is recorded too (for the grpo loss's groups): `episode_seeds[:, t]` is its game's episode
+    seed (as int64; the games of one group, MettaGridEnv(group_size=G), share it) and `task_ids[:, t]` its task's
+    index in `task_names` (0: unnamed); `rollouts` counts the rollouts that filled the buffer.
     """
 
     OPTIONAL = frozenset({"teacher_actions"})
 
     def __init__(self, env: MettaGridEnv, policy: nn.Module, config: ExperienceConfig, device: torch.device | str,
-                 seed: int | None = None, store: Iterable[str] = ()) -> None:
+                 seed: int | None = None, store: Iterable[str] = (), observers: Iterable[Any] = ()) -> None:
         self.env = env
         self.config = config
         self.device = torch.device(device)
@@ -69,6 +75,20 @@ class Experience:
         self.teacher_actions = torch.zeros((s, t), dtype=torch.long, device=dev) if "teacher_actions" in store else None
         self.minibatch_keys = {"indices", "obs", "actions", "logprobs", "values", "rewards", "dones", "advantages",
                                "returns", "state"} | store
+        # buffers declared by observers (losses that run something during the rollout), filled from observe()
+        self.observers: list[Any] = []
+        self.observed: dict[str, torch.Tensor] = {}
+        for observer in observers:
+            declared = observer.rollout_buffers(policy, env, dev)
+            if not declared:
+                continue
+            for name, (shape, dtype) in declared.items():
+                if name in self.minibatch_keys or name in self.observed:
+                    raise ValueError(f"{type(observer).__name__} declares the rollout buffer {name!r}, which the "
+                                     f"experience buffer already has")
+                self.observed[name] = torch.zeros((s, t, *shape), dtype=dtype, device=dev)
+            self.observers.append(observer)
+        self.minibatch_keys |= set(self.observed)
 
         core = unwrap(policy)
         self.recurrent = core.is_recurrent
@@ -78,11 +98,31 @@ class Experience:
         self.last_dones = torch.ones(self.num_agents, device=dev)  # the first obs starts an episode
         self.episode_infos: list[dict[str, Any]] = []
         self.env.reset(seed)
+        # each obs_t's episode (seed as int64, task index) and the agent rows' current ones, updated as episodes end
+        self.episode_seeds = torch.zeros((s, t), dtype=torch.long, device=dev)
+        self.task_ids = torch.zeros((s, t), dtype=torch.long, device=dev)
+        self.task_names: list[str] = [""]
+        self.last_episode_seeds = np.zeros(self.num_agents, dtype=np.int64)
+        self.last_task_ids = np.zeros(self.num_agents, dtype=np.int64)
+        self.note_episodes(range(env.num_envs))
+        self.rollouts = 0
+
+    def note_episodes(self, games: Iterable[int]) -> None:
+        """Notes the current episode (seed and task) of the agent rows of `games`: after a reset or an episode end."""
+        per_game = self.env.agents_per_env
+        for i in games:
+            seed, task = int(self.env.episode_seed(i)), self.env.game_task(i)
+            if task not in self.task_names:
+                self.task_names.append(task)
+            rows = slice(i * per_game, (i + 1) * per_game)
+            self.last_episode_seeds[rows] = seed - (1 << 64) if seed >= 1 << 63 else seed
+            self.last_task_ids[rows] = self.task_names.index(task)
 
     def minibatch(self, idx: torch.Tensor) -> dict[str, Any]:
         """The segments `idx` as a dict of (M, T, ...) tensors plus the recurrent state at their start."""
         state = tuple(s[idx] for s in self.segment_state) if self.segment_state is not None else None
         extra = {"teacher_actions": self.teacher_actions[idx]} if self.teacher_actions is not None else {}
+        extra.update({name: buffer[idx] for name, buffer in self.observed.items()})
         return {
             **extra,
             "indices": idx,
@@ -95,20 +135,22 @@ class Experience:
             "advantages": self.advantages[idx],
             "returns": self.advantages[idx] + self.values[idx],
             "state": state,
+            "experience": self,  # the whole buffer, for buffer-wide terms (the grpo loss's group returns)
         }
 
 
 def make_experience_manager(env: MettaGridEnv, agent: nn.Module, config: ExperienceConfig | None = None,
                             device: torch.device | str | None = None, seed: int | None = None,
-                            store: Iterable[str] = (), **overrides: Any) -> Experience:
+                            store: Iterable[str] = (), observers: Iterable[Any] = (), **overrides: Any) -> Experience:
     """An Experience buffer for `env` and `agent` on the agent's device; kwargs override ExperienceConfig fields;
-    `store` names optional buffers (teacher_actions: what losses.needed_keys(losses) asks for)."""
+    `store` names optional buffers (teacher_actions: what losses.needed_keys(losses) asks for); `observers` are the
+    losses (losses.values()) whose rollout hooks run at every step (the kickstarter's teachers)."""
     cfg = config or ExperienceConfig()
     if overrides:
         cfg = ExperienceConfig.model_validate({**cfg.model_dump(), **overrides})
     if device is None:
         device = next(unwrap(agent).parameters()).device
-    return Experience(env, agent, cfg, device, seed, store)
+    return Experience(env, agent, cfg, device, seed, store, observers)
 
 
 def sample_actions(logits: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -137,8 +179,14 @@ def rollout(experience: Experience, agent: nn.Module) -> dict[str, Any]:
             obs.copy_(torch.from_numpy(env.observations), non_blocking=True)
             exp.rewards[rows, t] = exp.last_rewards
             exp.dones[rows, t] = exp.last_dones
+            exp.episode_seeds[rows, t] = torch.from_numpy(exp.last_episode_seeds)
+            exp.task_ids[rows, t] = torch.from_numpy(exp.last_task_ids)
             if exp.teacher_actions is not None:
                 exp.teacher_actions[rows, t] = torch.from_numpy(env.teacher_actions)
+            for observer in exp.observers:  # e.g. teachers, on the same observations (none configured: no work)
+                produced = observer.observe(obs, exp.last_dones)
+                for name, value in (produced or {}).items():
+                    exp.observed[name][rows, t] = value
             out = policy(obs.unsqueeze(1), exp.state, exp.last_dones.unsqueeze(1))
             exp.state = out.state
             action, logprob = sample_actions(out.logits[:, 0])
@@ -151,6 +199,9 @@ def rollout(experience: Experience, agent: nn.Module) -> dict[str, Any]:
             exp.last_rewards.copy_(torch.from_numpy(rewards))
             exp.last_dones.copy_(torch.from_numpy(terminals | truncations))
             infos.extend(step_infos)
+            if step_infos:
+                exp.note_episodes(info["env"] for info in step_infos)
+    exp.rollouts += 1
     exp.ratio.fill_(1.0)
     exp.advantages_stale = True
     exp.episode_infos = infos

@@ -2,8 +2,10 @@
 
 An update sums weight x loss over `TrainerConfig.losses` (name -> config). A loss declares the minibatch keys it
 `needs` (the rollout stores `teacher_actions` only when some loss needs it), computes `(loss, stats)` from the
-policy's outputs and the minibatch, and may keep state across updates (`step(progress)` runs before each update).
-A new loss is one class and one line:
+policy's outputs and the minibatch, and may keep state across updates (`step(progress)` runs before each update,
+with `self.agent_step` set). A loss that needs per-step outputs of something run during the rollout (the
+kickstarter's teachers) declares its own rollout buffers (`rollout_buffers`) and fills them from `observe(obs, dones)`,
+which the rollout calls at every step with the observations the policy sees. A new loss is one class and one line:
 
     class LogitPenaltyConfig(LossConfig):
         scale: float = 1.0
@@ -19,97 +21,56 @@ A new loss is one class and one line:
 
 from __future__ import annotations
 
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from trainer.checkpoint import CheckpointError, load_policy, read_checkpoint_metadata
 from trainer.config import (
-    LOSS_CONFIGS,
     ActionSupervisedConfig,
+    KickstarterConfig,
     LossConfig,
     PPOConfig,
     PPOLossConfig,
     loss_config,
+)
+from trainer.distributed import unwrap
+from trainer.loss_base import (
+    LOSSES,
+    MINIBATCH_KEYS,
+    Loss,
+    needed_keys,
+    normalize_advantages,
+    policy_loss,
+    register_loss,
+    value_loss,
 )
 
 __all__ = [
     "LOSSES",
     "MINIBATCH_KEYS",
     "ActionSupervisedLoss",
+    "KickstarterLoss",
     "Loss",
     "PPOLoss",
     "action_supervised_loss",
+    "kickstart_action_loss",
     "make_losses",
     "needed_keys",
     "normalize_advantages",
     "policy_loss",
     "register_loss",
     "value_loss",
+    "value_matching_loss",
 ]
 
-# What a minibatch holds (trainer.experience.Experience.minibatch) and what a loss may name in `needs`;
-# teacher_actions is stored by the rollout only when a loss needs it.
-MINIBATCH_KEYS = frozenset({"obs", "actions", "logprobs", "values", "rewards", "dones", "advantages", "returns",
-                            "state", "indices", "teacher_actions"})
-
-LOSSES: dict[str, type["Loss"]] = {}
-
-
-def register_loss(name: str) -> Callable[[type["Loss"]], type["Loss"]]:
-    """Class decorator: registers a Loss under `name` (the key of TrainerConfig.losses) with its Config class."""
-
-    def register(cls: type[Loss]) -> type[Loss]:
-        if not (isinstance(cls, type) and issubclass(cls, Loss)):
-            raise TypeError(f"register_loss({name!r}) decorates a Loss subclass, got {cls!r}")
-        if not (isinstance(cls.Config, type) and issubclass(cls.Config, LossConfig)):
-            raise TypeError(f"{cls.__name__}.Config must subclass trainer.config.LossConfig")
-        unknown = set(cls.needs) - MINIBATCH_KEYS
-        if unknown:
-            raise ValueError(f"{cls.__name__}.needs names unknown minibatch keys {sorted(unknown)}; "
-                             f"known: {', '.join(sorted(MINIBATCH_KEYS))}")
-        LOSSES[name] = cls
-        LOSS_CONFIGS[name] = cls.Config
-        return cls
-
-    return register
-
-
-class Loss:
-    """One term of the update's loss. Subclasses set `Config` and `needs` and implement `compute`.
-
-    `compute(policy, minibatch, outputs)` returns the (unweighted) scalar loss and a dict of extra stats (floats or
-    0-d tensors, reported under their own keys; prefix them with the loss's name). `minibatch` holds
-    MINIBATCH_KEYS (teacher_actions only when needed) plus `prio_weights` (importance weights of prioritised
-    sampling, or None); `outputs` holds the policy's logits and values and the derived logprobs (of the taken
-    actions), entropy (mean) and ratio. `step(progress)` runs before each update with the training progress in
-    [0, 1]; `weight` is read after it, so a loss may anneal its own weight. `ppo_config` is the update's
-    PPOConfig (train_ppo sets it before each update).
-    """
-
-    Config: ClassVar[type[LossConfig]] = LossConfig
-    needs: ClassVar[frozenset[str]] = frozenset()
-
-    def __init__(self, config: LossConfig | Mapping[str, Any] | None = None, ppo_config: PPOConfig | None = None,
-                 name: str | None = None) -> None:
-        self.config = config if isinstance(config, self.Config) else self.Config.model_validate(dict(config or {}))
-        self.ppo_config = ppo_config or PPOConfig()
-        self.name = name or type(self).__name__
-        self.weight = self.config.weight
-
-    def step(self, progress: float) -> None:
-        """Called before each update with the progress of training in [0, 1] (state across updates goes here)."""
-
-    def compute(self, policy: nn.Module, minibatch: dict[str, Any],
-                outputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
-        raise NotImplementedError
-
-
 def make_losses(configs: Mapping[str, "Loss | LossConfig | Mapping[str, Any] | None"] | None = None,
-                ppo_config: PPOConfig | None = None) -> dict[str, Loss]:
+                ppo_config: PPOConfig | None = None, agent_step: int | None = None) -> dict[str, Loss]:
     """The registered losses named by `configs` (name -> config, e.g. TrainerConfig.losses; None: PPO alone), built
-    for train_ppo; a value that is already a Loss is kept as it is."""
+    for train_ppo; a value that is already a Loss is kept as it is. `agent_step` (the steps already trained, e.g.
+    restored on resume) is set on every loss, so a schedule starts where the run is."""
     configs = {"ppo": PPOLossConfig()} if configs is None else configs
     if not configs:
         raise ValueError(f"no losses given; registered losses: {', '.join(sorted(LOSSES))}")
@@ -121,38 +82,10 @@ def make_losses(configs: Mapping[str, "Loss | LossConfig | Mapping[str, Any] | N
             raise ValueError(f"unknown loss {name!r}; registered losses: {', '.join(sorted(LOSSES))}")
         else:
             losses[name] = LOSSES[name](loss_config(name, value), ppo_config, name=name)
+    if agent_step is not None:
+        for loss in losses.values():
+            loss.agent_step = int(agent_step)
     return losses
-
-
-def needed_keys(losses: Mapping[str, Loss]) -> set[str]:
-    """The union of the losses' `needs`."""
-    return set().union(*(loss.needs for loss in losses.values()))
-
-
-# ------------------------------------------------------------------ the built-in losses
-
-
-def policy_loss(ratio: torch.Tensor, advantages: torch.Tensor, clip_coef: float) -> torch.Tensor:
-    """The clipped surrogate: mean of max(-A * r, -A * clip(r, 1 - c, 1 + c))."""
-    unclipped = -advantages * ratio
-    clipped = -advantages * torch.clamp(ratio, 1.0 - clip_coef, 1.0 + clip_coef)
-    return torch.max(unclipped, clipped).mean()
-
-
-def value_loss(new_values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, vf_clip_coef: float,
-               clip: bool = True) -> torch.Tensor:
-    """0.5 * mean squared error to the returns; clipped: the max of the errors of V and of V clipped near old V."""
-    unclipped = (new_values - returns) ** 2
-    if not clip:
-        return 0.5 * unclipped.mean()
-    v_clipped = old_values + torch.clamp(new_values - old_values, -vf_clip_coef, vf_clip_coef)
-    return 0.5 * torch.max(unclipped, (v_clipped - returns) ** 2).mean()
-
-
-def normalize_advantages(advantages: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """(A - mean) / (std + eps) over the whole tensor."""
-    return (advantages - advantages.mean()) / (advantages.std() + eps)
-
 
 
 @register_loss("ppo")
@@ -186,14 +119,19 @@ def action_supervised_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch
 @register_loss("action_supervised")
 class ActionSupervisedLoss(Loss):
     """Imitation: cross-entropy of the policy's logits to the env's teacher_actions at each step; the weight is
-    annealed linearly to `final_weight` over training when that is set."""
+    annealed linearly to `final_weight` over training when that is set, or over `anneal_steps` agent steps (to
+    final_weight, default 0) when that is."""
 
     Config = ActionSupervisedConfig
     needs = frozenset({"teacher_actions"})
 
     def step(self, progress: float) -> None:
         cfg = self.config
-        if cfg.final_weight is not None:
+        if cfg.anneal_steps is not None:
+            final = 0.0 if cfg.final_weight is None else cfg.final_weight
+            p = min(max((self.agent_step or 0) / cfg.anneal_steps, 0.0), 1.0)
+            self.weight = cfg.weight + (final - cfg.weight) * p
+        elif cfg.final_weight is not None:
             p = min(max(progress, 0.0), 1.0)
             self.weight = cfg.weight + (cfg.final_weight - cfg.weight) * p
 
@@ -204,3 +142,196 @@ class ActionSupervisedLoss(Loss):
         with torch.no_grad():
             accuracy = (logits.argmax(-1) == targets).float().mean()
         return loss, {f"{self.name}/accuracy": accuracy}
+
+
+# ------------------------------------------------------------------ the kickstarter (teacher distillation)
+
+
+def kickstart_action_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor,
+                          kind: str = "kl") -> torch.Tensor:
+    """Mean over steps of KL(teacher || student) ("kl") or of the cross-entropy H(teacher, student) ("ce") of the
+    action distributions given by (..., A) logits; both have the same gradient in the student's logits."""
+    if kind not in ("kl", "ce"):
+        raise ValueError(f"action_loss = {kind!r}; expected 'kl' or 'ce'")
+    log_student = torch.log_softmax(student_logits.float(), dim=-1)
+    teacher = torch.softmax(teacher_logits.float(), dim=-1)
+    per_step = -(teacher * log_student).sum(-1)
+    if kind == "kl":  # minus the teacher's entropy (xlogy: an action the teacher never takes adds 0)
+        per_step = per_step + torch.xlogy(teacher, teacher).sum(-1)
+    return per_step.mean()
+
+
+def value_matching_loss(student_values: torch.Tensor, teacher_values: torch.Tensor) -> torch.Tensor:
+    """Mean squared difference of the student's and the teacher's values."""
+    return (student_values.float() - teacher_values.float()).pow(2).mean()
+
+
+def _policy_spec_summary(obs_shape: Any, window: Any, feature_spec: Mapping[str, Any], num_actions: int,
+                         action_names: list[str] | None) -> dict[str, Any]:
+    """What a teacher and its student must share: tokens per observation, window, feature ids, actions."""
+    return {"tokens": int(obs_shape[0]), "window": f"{int(window[0])}x{int(window[1])}",
+            "features": {str(k): int(v["id"]) for k, v in sorted(feature_spec.items())},
+            "actions": list(action_names) if action_names else int(num_actions)}
+
+
+def _describe_spec(spec: Mapping[str, Any]) -> str:
+    features = ", ".join(f"{k}={v}" for k, v in spec["features"].items())
+    return f"tokens={spec['tokens']}, window={spec['window']}, features={{{features}}}, actions={spec['actions']}"
+
+
+def _spec_differences(teacher: Mapping[str, Any], student: Mapping[str, Any]) -> list[str]:
+    out = [f"{key} {teacher[key]} vs {student[key]}" for key in ("tokens", "window") if teacher[key] != student[key]]
+    if teacher["features"] != student["features"]:
+        t, s = teacher["features"], student["features"]
+        diff = sorted(k for k in set(t) | set(s) if t.get(k) != s.get(k))
+        out.append("feature ids differ at " + ", ".join(f"{k} ({t.get(k)} vs {s.get(k)})" for k in diff[:8]))
+    ta, sa = teacher["actions"], student["actions"]
+    if isinstance(ta, list) and isinstance(sa, list):
+        if ta != sa:
+            out.append(f"actions {ta} vs {sa}")
+    elif (len(ta) if isinstance(ta, list) else ta) != (len(sa) if isinstance(sa, list) else sa):
+        out.append(f"action count {ta} vs {sa}")
+    return out
+
+
+@register_loss("kickstarter")
+class KickstarterLoss(Loss):
+    """Teacher distillation: sum over teachers of weight x (action term + value_coef x value term), where the action
+    term is KL(teacher || student) or their cross-entropy and the value term the squared difference of values, on
+    the steps the student played; the teachers' logits and values are computed during the rollout (observe) from
+    the same observations, each teacher keeping its own recurrent state per agent. The loss's weight is
+    config.weight x max(0, 1 - agent_step / anneal_steps); once it reaches 0 the teachers are dropped and no longer
+    run. Teachers may have another architecture than the student, not other observations or actions."""
+
+    Config = KickstarterConfig
+    needs = frozenset({"teacher_logits", "teacher_values"})
+    rollout_keys = frozenset({"teacher_logits", "teacher_values"})
+    config: KickstarterConfig
+
+    def __init__(self, config: KickstarterConfig | Mapping[str, Any] | None = None,
+                 ppo_config: PPOConfig | None = None, name: str | None = None) -> None:
+        super().__init__(config, ppo_config, name)
+        cfg = self.config
+        self.teacher_configs = cfg.teacher_list()
+        self.teacher_weights = [float(t.weight) for t in self.teacher_configs]
+        first = 0 if cfg.teacher_uri is None else 1
+        self.teacher_fields = (["teacher_uri"] if cfg.teacher_uri is not None else []) + [
+            f"teachers[{i - first}].uri" for i in range(first, len(self.teacher_configs))]
+        # the checkpoint headers now: a missing file, a bad URI or a foreign file fails when the loss is built
+        self.teacher_meta = [self._teacher_call(i, read_checkpoint_metadata, t.uri)
+                             for i, t in enumerate(self.teacher_configs)]
+        self.teachers: list[nn.Module] = []  # loaded by rollout_buffers, once the student is known
+        self.teacher_states: list[Any] = []
+        self.dropped = False
+        self.steps_observed = 0  # agent steps (this process) the teachers have run on
+        self._observed_since_step = 0
+
+    def _teacher_call(self, i: int, fn: Callable[..., Any], *args: Any) -> Any:
+        """fn(*args), a CheckpointError naming the config field of teacher i."""
+        try:
+            return fn(*args)
+        except CheckpointError as e:
+            raise CheckpointError(f"losses.{self.name}.{self.teacher_fields[i]}: {e}") from None
+
+    def anneal_factor(self, agent_step: int) -> float:
+        """max(0, 1 - agent_step / anneal_steps) (1 when anneal_steps is None)."""
+        steps = self.config.anneal_steps
+        return 1.0 if steps is None else max(0.0, 1.0 - agent_step / steps)
+
+    def _world_size(self) -> int:
+        dist = torch.distributed
+        return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+    def current_step(self) -> int:
+        """The agent step the schedule is at: `agent_step` as train_ppo / make_losses set it, else the steps the
+        teachers have seen (summed over ranks)."""
+        return self.agent_step if self.agent_step is not None else self.steps_observed * self._world_size()
+
+    def drop_teachers(self) -> None:
+        """Releases the teachers and their recurrent states; later rollouts run no teacher."""
+        self.teachers, self.teacher_states, self.dropped = [], [], True
+
+    def step(self, progress: float) -> None:
+        """Sets the annealed weight; drops the teachers once it is 0, or will be at the next update (the step
+        after this one's rollout), so no rollout runs a teacher whose outputs would be weighted by 0."""
+        step = self.current_step()
+        factor = self.anneal_factor(step)
+        self.weight = self.config.weight * factor
+        upcoming = step + self._observed_since_step * self._world_size()
+        if factor == 0.0 or (self._observed_since_step and self.anneal_factor(upcoming) == 0.0):
+            self.drop_teachers()
+        self._observed_since_step = 0
+
+    def rollout_buffers(self, policy: nn.Module, env: Any,
+                        device: torch.device) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+        """Checks every teacher against the student (observations and actions), loads them on `device` unless the
+        schedule is already at 0, and declares teacher_logits (teachers, actions) and teacher_values (teachers,)."""
+        student = unwrap(policy)
+        spec = getattr(student, "spec", None)
+        if spec is not None:
+            mine = _policy_spec_summary(spec.obs_shape, spec.obs_window, spec.feature_spec, spec.num_actions,
+                                        spec.action_names)
+        else:  # a policy without a spec: the env's observations and actions
+            mine = _policy_spec_summary(env.single_observation_space.shape,
+                                        (env.config.obs_height, env.config.obs_width), env.feature_spec(),
+                                        int(env.single_action_space.n), env.action_names())
+        for i, meta in enumerate(self.teacher_meta):
+            theirs = _policy_spec_summary(meta["observation_spec"]["shape"], meta["observation_spec"]["window"],
+                                          meta["feature_spec"], meta["action_spec"]["n"],
+                                          meta["action_spec"].get("names"))
+            problems = _spec_differences(theirs, mine)
+            if problems:
+                raise CheckpointError(
+                    f"losses.{self.name}.{self.teacher_fields[i]}: the teacher {meta['path']} does not fit the "
+                    f"student ({'; '.join(problems)}); teacher's spec: {_describe_spec(theirs)}; student's spec: "
+                    f"{_describe_spec(mine)}")
+        self.drop_teachers()
+        if self.anneal_factor(self.current_step()) > 0.0:
+            self.dropped = False
+            for i, t in enumerate(self.teacher_configs):
+                teacher = self._teacher_call(i, load_policy, t.uri, device)
+                teacher.eval().requires_grad_(False)
+                self.teachers.append(teacher)
+                self.teacher_states.append(teacher.initial_state(env.num_agents, device))
+        k = len(self.teacher_configs)
+        num_actions = mine["actions"] if isinstance(mine["actions"], int) else len(mine["actions"])
+        return {"teacher_logits": ((k, num_actions), torch.float32), "teacher_values": ((k,), torch.float32)}
+
+    def observe(self, obs: torch.Tensor, dones: torch.Tensor) -> dict[str, torch.Tensor] | None:
+        """Each teacher's logits and value at this step (its recurrent state reset where dones is set)."""
+        if not self.teachers:
+            return None
+        n = obs.shape[0]
+        self.steps_observed += n
+        self._observed_since_step += n
+        logits, values = [], []
+        for i, teacher in enumerate(self.teachers):
+            out = teacher(obs.unsqueeze(1), self.teacher_states[i], dones.view(n, 1))
+            self.teacher_states[i] = out.state
+            logits.append(out.logits[:, 0].float())
+            values.append(out.values[:, 0].float())
+        return {"teacher_logits": torch.stack(logits, 1), "teacher_values": torch.stack(values, 1)}
+
+    def compute(self, policy: nn.Module, minibatch: dict[str, Any],
+                outputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
+        logits, values = outputs["logits"], outputs["values"]
+        if self.weight == 0.0:  # annealed out: the stored teacher outputs are stale and weighted by 0
+            zero = logits.sum() * 0.0
+            return zero, {}
+        t_logits, t_values = minibatch["teacher_logits"], minibatch["teacher_values"]
+        action_total = value_total = logits.new_zeros(())
+        for i, w in enumerate(self.teacher_weights):
+            if w == 0.0:
+                continue
+            action_total = action_total + w * kickstart_action_loss(logits, t_logits[..., i, :],
+                                                                    self.config.action_loss)
+            value_total = value_total + w * value_matching_loss(values, t_values[..., i])
+        loss = action_total + self.config.value_coef * value_total
+        with torch.no_grad():
+            agree = (logits.argmax(-1) == t_logits[..., 0, :].argmax(-1)).float().mean()
+        return loss, {f"{self.name}/action_loss": action_total.detach(),
+                      f"{self.name}/value_loss": value_total.detach(), f"{self.name}/agreement": agree}
+
+
+import trainer.aux_losses  # noqa: E402,F401  (registers dynamics and contrastive)
+import trainer.grpo  # noqa: E402,F401  (registers grpo)

@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -46,6 +47,11 @@ def _duration(seconds: float) -> str:
     if s < 3600:
         return f"{s // 60}m {s % 60:02d}s"
     return f"{s // 3600}h {s % 3600 // 60:02d}m"
+
+
+def _ranked(tasks: dict[str, dict[str, float]]) -> list[str]:
+    """The tasks that have a return, best first (ties by name)."""
+    return sorted((n for n in tasks if "episode_return" in tasks[n]), key=lambda n: (-tasks[n]["episode_return"], n))
 
 
 class MetricsLogger:
@@ -162,9 +168,48 @@ class MetricsLogger:
                 rows.append((f"loss {key[5:]}", shown))
         return sorted(rows)
 
+    def tasks(self) -> dict[str, dict[str, float]]:
+        """Per curriculum task (bucket), its latest `episodes`, `episode_return` and `p` (chance of being drawn)."""
+        out: dict[str, dict[str, float]] = {}
+        for key, value in self.latest.items():
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue
+            if key.startswith("task/") and key.endswith(("/episodes", "/episode_return")):
+                name, _, field = key[5:].rpartition("/")
+                out.setdefault(name, {})[field] = float(value)
+            elif key.startswith("curriculum/"):
+                out.setdefault(key[len("curriculum/"):], {})["p"] = float(value)
+        return out
+
+    def task_rows(self, limit: int = 8) -> list[tuple[str, str, str, str]]:
+        """(task, episodes, episode return, chance of being drawn) rows: every task in name order when there are at
+        most `limit`, else the `limit // 2` best and worst by return around a row counting the tasks left out."""
+        tasks = self.tasks()
+
+        def row(name: str) -> tuple[str, str, str, str]:
+            t = tasks[name]
+            cells = [f"{t[k]:{f}}" if k in t else "-" for k, f in (("episodes", ".0f"), ("episode_return", ".3f"),
+                                                                  ("p", ".3f"))]
+            return (name, *cells)
+
+        if len(tasks) <= limit:
+            return [row(name) for name in sorted(tasks)]
+        ranked = _ranked(tasks)
+        half = max(1, limit // 2)
+        shown = ranked if len(ranked) <= 2 * half else ranked[:half] + ranked[-half:]
+        rows = [row(name) for name in shown[:half]]
+        if len(tasks) > len(shown):
+            rows.append((f"... {len(tasks) - len(shown)} more", "", "", ""))
+        return rows + [row(name) for name in shown[half:]]
+
     def _line(self) -> str:
         parts = [self.config.run, self._progress()] + [f"{name} {self._fmt(key, fmt)}" for name, key, fmt in _DISPLAY[:5]]
         parts += [f"{name} {value}" for name, value in self.loss_rows() if name != "loss ppo"]
+        tasks = self.tasks()
+        ranked = _ranked(tasks)
+        if len(ranked) > 1:  # the best and the worst task (markup in a name is shown as written)
+            parts.append(f"tasks {len(tasks)} best {escape(ranked[0])} {tasks[ranked[0]]['episode_return']:.3f} "
+                         f"worst {escape(ranked[-1])} {tasks[ranked[-1]]['episode_return']:.3f}")
         return "  ".join(parts)
 
     def _render(self) -> Group:
@@ -176,7 +221,15 @@ class MetricsLogger:
         for name, value in self.loss_rows():
             table.add_row(name, value)
         table.add_row("elapsed", f"{time.time() - self.started:.0f}s")
-        return Group(Text(self._header(), style="bold"), table)
+        rows = self.task_rows()
+        if not rows:
+            return Group(Text(self._header(), style="bold"), table)
+        tasks = Table(box=None, header_style="cyan")
+        for title in ("task", "episodes", "return", "p(draw)"):
+            tasks.add_column(title, justify="left" if title == "task" else "right")
+        for name, *cells in rows:
+            tasks.add_row(Text(name), *cells)  # Text: a task name is data, never markup
+        return Group(Text(self._header(), style="bold"), table, tasks)
 
     def close(self) -> None:
         """Stops the display and closes the files."""

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 from torch import nn
 
 from trainer.config import OptimizerConfig
 
-__all__ = ["MuonWithAdam", "make_optimizer", "muon_parameters"]
+__all__ = ["MuonWithAdam", "loss_parameters", "make_optimizer", "muon_parameters"]
 
 
 class MuonWithAdam:
@@ -61,16 +61,43 @@ def muon_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Param
     return muon, adam
 
 
-def make_optimizer(agent: nn.Module, config: OptimizerConfig | None = None,
+def loss_parameters(losses: Mapping[str, Any] | None) -> list[nn.Parameter]:
+    """The parameters of the losses that are nn.Modules (prediction heads), in the mapping's order, each once."""
+    params: list[nn.Parameter] = []
+    seen: set[int] = set()
+    for loss in (losses or {}).values():
+        if isinstance(loss, nn.Module):
+            for p in loss.parameters():
+                if id(p) not in seen:
+                    seen.add(id(p))
+                    params.append(p)
+    return params
+
+
+def make_optimizer(agent: nn.Module, config: OptimizerConfig | None = None, losses: Mapping[str, Any] | None = None,
                    **overrides: Any) -> torch.optim.Optimizer | MuonWithAdam:
-    """Adam (AdamW: decoupled weight decay) or Muon+Adam over the agent's parameters; kwargs override config fields."""
+    """Adam (AdamW: decoupled weight decay) or Muon+Adam over the agent's parameters; kwargs override config fields.
+
+    `losses` (built Loss objects, e.g. make_losses(cfg.losses)): each is set up for the policy (`setup`), and the
+    parameters of those that are nn.Modules are trained too, by Adam, in a parameter group of their own after the
+    policy's (so an optimizer without such losses is exactly the policy's)."""
     cfg = config or OptimizerConfig()
     if overrides:
         cfg = OptimizerConfig.model_validate({**cfg.model_dump(), **overrides})
     model = getattr(agent, "module", agent)
+    for loss in (losses or {}).values():
+        loss.setup(model)
+    extra = loss_parameters(losses)
+    policy_ids = {id(p) for p in model.parameters()}
+    shared = [name for name, loss in (losses or {}).items() if isinstance(loss, nn.Module)
+              and any(id(p) in policy_ids for p in loss.parameters())]
+    if shared:
+        raise ValueError(f"losses {shared} hold parameters of the policy itself; a loss's own parameters (its heads) "
+                         "must be separate modules")
 
     def adam(params: list[nn.Parameter]) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(params, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
+        groups: list[dict[str, Any]] = [{"params": params}] + ([{"params": extra}] if extra else [])
+        return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(cfg.beta1, cfg.beta2), eps=cfg.eps,
                                  weight_decay=cfg.weight_decay)
 
     if cfg.type == "adam":

@@ -43,11 +43,13 @@ class PolicySpec:
 
 @dataclass
 class PolicyOutput:
-    """logits (B, T, A), values (B, T) and the recurrent state after the last step (None if not recurrent)."""
+    """logits (B, T, A), values (B, T), the recurrent state after the last step (None if not recurrent) and the
+    core's output `hidden` (B, T, hidden) that the actor and critic heads read (auxiliary losses read it too)."""
 
     logits: torch.Tensor
     values: torch.Tensor
     state: State
+    hidden: torch.Tensor | None = None
 
 
 def _init(layer: nn.Module, std: float = math.sqrt(2), bias: float = 0.0) -> nn.Module:
@@ -147,7 +149,7 @@ class Policy(nn.Module):
         b, t = obs.shape[:2]
         x = self.encode(obs.reshape(b * t, *obs.shape[2:])).view(b, t, -1)
         x, state = self.core(x, state, dones)
-        return PolicyOutput(self.actor(x), self.critic(x).squeeze(-1), state)
+        return PolicyOutput(self.actor(x), self.critic(x).squeeze(-1), state, x)
 
 
 class _CNNEncoder(nn.Module):

@@ -14,6 +14,7 @@ from trainer.config import LossConfig, PPOConfig
 from trainer.distributed import unwrap
 from trainer.experience import Experience
 from trainer.losses import Loss, make_losses, needed_keys, normalize_advantages, policy_loss, value_loss
+from trainer.optim import loss_parameters
 
 __all__ = [
     "CustomLoss",
@@ -56,6 +57,19 @@ def _sample_prioritized(exp: Experience, alpha: float, beta: float) -> tuple[tor
     return idx, (exp.segments * probs[idx, None]) ** -beta
 
 
+def _average_gradients(params: list[nn.Parameter]) -> None:
+    """Averages the gradients of `params` over the ranks (one all-reduce; a missing gradient counts as zeros)."""
+    grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    offset = 0
+    for p in params:
+        n = p.numel()
+        p.grad = flat[offset:offset + n].view_as(p).clone()
+        offset += n
+
+
 def train_ppo(
     agent: nn.Module,
     optimizer: torch.optim.Optimizer | Any,
@@ -64,6 +78,7 @@ def train_ppo(
     custom_losses: list[CustomLoss] | None = None,
     progress: float = 0.0,
     losses: Mapping[str, Loss | LossConfig | Mapping[str, Any]] | None = None,
+    agent_step: int | None = None,
     **overrides: Any,
 ) -> dict[str, float]:
     """PPO update over the buffer; kwargs override PPOConfig fields (e.g. update_epochs=4). Returns mean stats.
@@ -78,7 +93,8 @@ def train_ppo(
     annealed weight, carries) or to configs (built for this update); None is PPO alone. The update minimises
     sum(weight x loss); each loss's value (unweighted, mean over minibatches) and weight are reported as
     `loss/<name>` and `loss/<name>/weight`, with its own stats. Each custom loss `fn(policy, minibatch, outputs)`
-    is added too (weight 1), reported as `custom/<fn name>`.
+    is added too (weight 1), reported as `custom/<fn name>`. `agent_step` (the agent steps trained before this
+    update's rollout; train() passes it) is set on every loss before its `step`, for schedules in agent steps.
     """
     cfg = ppo_config or PPOConfig()
     if overrides:
@@ -93,11 +109,30 @@ def train_ppo(
         losses = make_losses(losses, cfg)
     missing = needed_keys(losses) - exp.minibatch_keys
     if missing:
+        hooked = missing & set().union(*(loss.rollout_keys for loss in losses.values()))
+        how = ", ".join([f"store={sorted(missing - hooked)}"] * bool(missing - hooked)
+                        + [f"observers=losses.values() (for {sorted(hooked)})"] * bool(hooked))
         raise ValueError(f"the losses need {sorted(missing)} but the experience buffer does not store them; build it "
-                         f"with make_experience_manager(..., store={sorted(missing)}) before the rollout")
+                         f"with make_experience_manager(..., {how}) before the rollout")
     for loss_fn in losses.values():
         loss_fn.ppo_config = cfg  # this update's settings (overrides included)
+        if agent_step is not None:
+            loss_fn.agent_step = int(agent_step)
         loss_fn.step(progress)
+
+    # losses with parameters (heads): set up, trained by this optimizer, clipped with the policy, averaged over ranks
+    for loss_fn in losses.values():
+        loss_fn.setup(unwrap(agent))
+    head_params = loss_parameters(losses)
+    if head_params:
+        trained = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        untrained = [name for name, loss_fn in losses.items() if isinstance(loss_fn, nn.Module)
+                     and any(id(p) not in trained for p in loss_fn.parameters())]
+        if untrained:
+            raise ValueError(f"the optimizer does not train the parameters of the losses {untrained}; build the "
+                             "losses once (make_losses), then make_optimizer(policy, config, losses=losses), and "
+                             "pass those same losses to every train_ppo")
+    clipped = [*agent.parameters(), *head_params]
 
     if exp.advantages_stale:  # not yet computed for this rollout (the train loop calls compute_advantages first)
         compute_advantages(exp, ppo_config=cfg)
@@ -126,7 +161,7 @@ def train_ppo(
             logratio = new_logprobs - mb["logprobs"]
             ratio = logratio.exp()
             outputs = {"logits": out.logits, "values": out.values, "logprobs": new_logprobs, "entropy": entropy,
-                       "ratio": ratio}
+                       "ratio": ratio, "hidden": out.hidden}
 
             loss: torch.Tensor | None = None
             for name, loss_fn in losses.items():
@@ -144,7 +179,9 @@ def train_ppo(
 
             optimizer.zero_grad()
             loss.backward()
-            grad_norm = nn.utils.clip_grad_norm_(agent.parameters(), cfg.max_grad_norm)
+            if distributed and head_params:  # DDP averages the policy's gradients, not those of the loss heads
+                _average_gradients(head_params)
+            grad_norm = nn.utils.clip_grad_norm_(clipped, cfg.max_grad_norm)
             optimizer.step()
 
             with torch.no_grad():

@@ -24,7 +24,7 @@ require_train_extra("python -m trainer.sim" if __name__ == "__main__" else None)
 from mettagrid.presets import PRESETS
 from mettagrid.resolve import resolve_config
 from mettagrid.replay import require_gif_support
-from trainer.checkpoint import CheckpointError, load_policy, resolve_uri
+from trainer.checkpoint import CheckpointError, is_remote, load_policy, resolve_uri
 from trainer.config import ConfigError, EnvConfig, load_trainer_config
 from trainer.evaluate import eval_random, evaluate_policy_suite, save_replay
 from trainer.stats_db import StatsDBError, check_writable, require_duckdb
@@ -32,8 +32,11 @@ from trainer.stats_db import StatsDBError, check_writable, require_duckdb
 __all__ = ["COLLAPSE_SHARE", "DETERMINISTIC_WARNING", "main"]
 
 
-def _run_sims(policy_path: Path) -> dict[str, EnvConfig] | None:
-    """The evaluation sims of the run a checkpoint belongs to (train_dir/<run>/checkpoints/...), if it has a config."""
+def _run_sims(policy_path: Path | str) -> dict[str, EnvConfig] | None:
+    """The evaluation sims of the run a checkpoint belongs to (train_dir/<run>/checkpoints/...), if it has a config
+    (a remote checkpoint has none: give --env)."""
+    if not isinstance(policy_path, Path):
+        return None
     for parent in policy_path.parents[:3]:
         config = parent / "config.yaml"
         if config.is_file():
@@ -76,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m trainer.sim",
         description="Evaluate a checkpoint against uniformly random actions; optionally store the episodes in "
                     "DuckDB and write a GIF replay.")
-    parser.add_argument("policy", help="policy URI: file://train_dir/<run>/checkpoints[/<run>:v<N>.safetensors] or a path")
+    parser.add_argument("policy", help="policy URI: file://train_dir/<run>/checkpoints[/<run>:v<N>.safetensors], a path, "
+                        "or memory://, s3://, gs://, http(s):// (the remote extra; give --env with these)")
     parser.add_argument("--env", action="append", help=f"a mettagrid preset ({', '.join(PRESETS)}) or a GameConfig "
                         "YAML/JSON file; repeat for a suite (default: the run's own evaluation envs)")
     parser.add_argument("--episodes", type=int, default=32, help="episodes per env (default 32)")
@@ -112,11 +116,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             sims = _run_sims(resolve_uri(args.policy))  # type: ignore[assignment]
         if sims is None:
-            raise ConfigError(f"{args.policy} is not inside a run directory with a config.yaml; give --env")
+            raise ConfigError(f"{args.policy} is not inside a local run directory with a config.yaml; give --env")
         if args.deterministic:
             print(DETERMINISTIC_WARNING, file=sys.stderr)
+        where = policy.checkpoint_metadata["path"]  # a remote one is stored under its own URI, a local one as file://
         trained = evaluate_policy_suite(policy, sims, args.episodes, deterministic=args.deterministic, seed=args.seed,
-                                        stats_db=args.stats_db)
+                                        stats_db=args.stats_db, policy_uri=where if is_remote(where) else None)
         random = {name: eval_random(env, args.episodes, seed=args.seed) for name, env in sims.items()}
         first = next(iter(sims.values()))
         replay = save_replay(policy, first, args.replay, seed=args.seed, deterministic=args.deterministic) \

@@ -2,7 +2,8 @@
 
 A recipe (trainer/recipes.py, `module:function`, or a YAML file) gives a TrainerConfig; dotted overrides
 change any field (`trainer.total_timesteps=1e6 ppo.clip_coef=0.2 device=cpu`). Output goes to
-train_dir/<run>/: config.yaml, metrics.jsonl, checkpoints/<run>:v<epoch>.safetensors and trainer_state.pt, and
+train_dir/<run>/: config.yaml, metrics.jsonl, checkpoints/<run>:v<epoch>.safetensors and trainer_state.pt (or
+to checkpoint.uri, e.g. s3://bucket/<run>/checkpoints, when set), and
 replays/<run>:v<epoch>.html (or .gif) when simulation.replay_interval is set.
 Running the same run= again resumes from its last checkpoint; Ctrl-C stops after the current epoch and saves
 one (a second Ctrl-C aborts). Under torchrun every rank steps its own games
@@ -34,8 +35,13 @@ from trainer.checkpoint import (
     CheckpointError,
     CheckpointMismatchError,
     load_checkpoint,
+    load_loss_state,
     load_optimizer_state,
+    Location,
+    join_location,
     load_trainer_state,
+    location,
+    location_exists,
     policy_uri,
     remove_stale_temp_files,
     restore_rng_state,
@@ -71,15 +77,21 @@ def rank_seed(seed: int, rank: int, epoch: int = 0) -> int:
     return seed + 1_000_003 * rank + 7_919 * epoch
 
 
+def checkpoint_location(cfg: TrainerConfig) -> Location:
+    """Where the run's checkpoints go and it resumes from: checkpoint.uri (a path, or a memory://, s3://, gs:// URI),
+    else train_dir/<run>/checkpoints."""
+    return location(cfg.checkpoint.uri) if cfg.checkpoint.uri is not None else cfg.run_dir / "checkpoints"
+
+
 def write_checkpoint(policy: torch.nn.Module, cfg: TrainerConfig, epoch: int, agent_step: int, optimizer: Any,
-                     last_saved: int) -> Path:
-    """save_checkpoint of the run's policy and trainer state, returning the policy's path; a write that fails (a full
-    disk, a read-only folder) becomes a CheckpointError saying which checkpoint is still good (the failed write left
-    it as it was)."""
-    checkpoint_dir = cfg.run_dir / "checkpoints"
+                     last_saved: int, losses: dict[str, Any] | None = None) -> Location:
+    """save_checkpoint of the run's policy and trainer state (with the weights of the losses' heads), returning the
+    policy's path; a write that fails (a full disk, a read-only folder) becomes a CheckpointError saying which
+    checkpoint is still good (the failed write left it as it was)."""
+    checkpoint_dir = checkpoint_location(cfg)
     try:
         return save_checkpoint(policy, checkpoint_dir, epoch, agent_step, cfg.run, optimizer,
-                               keep_last=cfg.checkpoint.keep_last)
+                               keep_last=cfg.checkpoint.keep_last, losses=losses)
     except OSError as e:
         kept = f"the checkpoint of epoch {last_saved} is intact" if last_saved >= 0 else "no earlier checkpoint exists"
         raise CheckpointError(f"cannot write the checkpoint of epoch {epoch} in {checkpoint_dir}: {e}; {kept}; "
@@ -87,7 +99,8 @@ def write_checkpoint(policy: torch.nn.Module, cfg: TrainerConfig, epoch: int, ag
 
 
 def train(cfg: TrainerConfig) -> dict[str, Any]:
-    """Trains the run described by `cfg`, resuming it if train_dir/<run> holds trainer state; returns a summary: epoch,
+    """Trains the run described by `cfg`, resuming it if its checkpoint folder (train_dir/<run>/checkpoints or
+    checkpoint.uri) holds trainer state; returns a summary: epoch,
     agent_step, policy_uri (of the final checkpoint; None on ranks other than 0, which write none), the last
     metrics record and whether Ctrl-C stopped it."""
     started = time.time()
@@ -97,7 +110,7 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
     seed_everything(rank_seed(cfg.seed, rank))
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
-    checkpoint_dir = cfg.run_dir / "checkpoints"
+    checkpoint_dir = checkpoint_location(cfg)
     if dist_info.is_master and cfg.simulation.replay_interval and cfg.simulation.replay_format == "gif":
         require_gif_support()  # now, not at the first replay
     if dist_info.is_master and cfg.simulation.stats_db:
@@ -108,17 +121,17 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
     policy = make_agent(env.single_observation_space, env.single_action_space, [], device, cfg.agent,
                         feature_spec=env.feature_spec(), obs_window=(env.config.obs_height, env.config.obs_width),
                         action_names=env.action_names())
-    optimizer = make_optimizer(policy, cfg.optimizer)
 
     # ---- resume from the run's trainer state, if there is one (after clearing what a killed write left)
     epoch, agent_step = 0, 0
-    saved: Path | None = None  # the policy file of the last checkpoint written or resumed from
-    state_path = checkpoint_dir / TRAINER_STATE_FILE
+    saved: Location | None = None  # the policy file of the last checkpoint written or resumed from
+    state_path = join_location(checkpoint_dir, TRAINER_STATE_FILE)
     if dist_info.is_master:
         remove_stale_temp_files(checkpoint_dir, before=started)
-    if state_path.exists():
+    resuming = location_exists(state_path)
+    if resuming:
         state = load_trainer_state(state_path)
-        saved = checkpoint_dir / state["policy_file"]
+        saved = join_location(checkpoint_dir, state["policy_file"])
         try:
             load_checkpoint(policy, saved)
         except CheckpointMismatchError as e:
@@ -127,17 +140,25 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
                                   f"run=<name>") from None
         except CheckpointError as e:  # damaged: a config change would not help
             raise CheckpointError(f"cannot resume run {cfg.run!r}: {e}") from None
-        load_optimizer_state(optimizer, state, state_path)
         epoch, agent_step = state["epoch"], state["agent_step"]
         if rank == 0:
             restore_rng_state(state["rng"], state_path)
         else:
             seed_everything(rank_seed(cfg.seed, rank, epoch))
 
+    losses = make_losses(cfg.losses, cfg.ppo, agent_step=agent_step)  # name -> Loss, summed by weight in every update
+    # the optimizer trains the policy and the losses' own heads; those are built here from a fixed seed (the same on
+    # every rank) without moving the run's RNG, so switching on a loss with a head leaves the rest of the run as it was
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        optimizer = make_optimizer(policy, cfg.optimizer, losses=losses)
+    if resuming:
+        load_loss_state(losses, state, state_path)  # first: a run resumed with other losses is named as such
+        load_optimizer_state(optimizer, state, state_path)
     policy_ddp = wrap_distributed(policy, dist_info)
-    losses = make_losses(cfg.losses, cfg.ppo)  # name -> Loss, summed by weight in every update
     experience = make_experience_manager(env, policy_ddp, cfg.experience, device, seed=rank_seed(cfg.seed, rank, epoch),
-                                         store=needed_keys(losses) & Experience.OPTIONAL)  # resets the games
+                                         store=needed_keys(losses) & Experience.OPTIONAL,
+                                         observers=losses.values())  # resets the games; loads a kickstarter's teachers
     logger = MetricsLogger(cfg, enabled=dist_info.is_master, world_size=world, agents_per_game=env.agents_per_env)
     if dist_info.is_master:
         cfg.run_dir.mkdir(parents=True, exist_ok=True)
@@ -148,12 +169,13 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
     sims = cfg.simulation.sims(cfg.env)  # the evaluation envs by name; the first is replayed
     eval_envs = {}
     if dist_info.is_master and cfg.simulation.evaluate_interval:
-        eval_envs = {name: make_environment(sim, seed=cfg.seed + 777, num_envs=cfg.simulation.num_envs)
+        eval_envs = {name: make_environment(sim, seed=cfg.seed + 777, num_envs=cfg.simulation.num_envs,
+                                                group_size=1, teacher=None)  # plain games, every one its own map
                      for name, sim in sims.items()}
     stats_db = cfg.run_dir / "stats.duckdb" if cfg.simulation.stats_db else None
 
     # ---- the loop: rollout -> advantages -> update -> log / checkpoint / evaluate
-    last_saved = epoch if state_path.exists() else -1
+    last_saved = epoch if resuming else -1
     record: dict[str, Any] = {}
     stop = StopOnInterrupt()  # Ctrl-C: finish the epoch, then save and leave the loop
     with stop:
@@ -165,7 +187,7 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
             rollout_stats = rollout(experience, policy_ddp)
             compute_advantages(experience, ppo_config=cfg.ppo)
             train_stats = train_ppo(policy_ddp, optimizer, experience, cfg.ppo, progress=agent_step / cfg.total_timesteps,
-                                    losses=losses)
+                                    losses=losses, agent_step=agent_step)
 
             epoch += 1
             agent_step += rollout_stats["steps"] * world
@@ -177,7 +199,7 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
                           **{k: v for k, v in rollout_stats.items() if k != "steps"}, **curriculum_metrics(env)}
                 logger.log(record)
             if dist_info.is_master and epoch % cfg.checkpoint.checkpoint_interval == 0:
-                saved = write_checkpoint(policy, cfg, epoch, agent_step, optimizer, last_saved)
+                saved = write_checkpoint(policy, cfg, epoch, agent_step, optimizer, last_saved, losses)
                 last_saved = epoch
             if eval_envs and epoch % cfg.simulation.evaluate_interval == 0:
                 reports = evaluate_policy_suite(policy, eval_envs, cfg.simulation.num_episodes, device)
@@ -197,7 +219,7 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
 
     # ---- the final checkpoint (rank 0 writes; the other ranks report none)
     if dist_info.is_master and last_saved != epoch:
-        saved = write_checkpoint(policy, cfg, epoch, agent_step, optimizer, last_saved)
+        saved = write_checkpoint(policy, cfg, epoch, agent_step, optimizer, last_saved, losses)
     final = policy_uri(saved) if dist_info.is_master and saved is not None else None
     done = "done" if agent_step >= cfg.total_timesteps else "stopped (run the same command again to resume)"
     logger.message(f"[bold]{cfg.run}[/]: {done} at epoch {epoch}, {agent_step:,} steps; policy {final}")

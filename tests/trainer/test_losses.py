@@ -79,32 +79,48 @@ def test_action_supervised_weight_anneals() -> None:
     constant = make_losses({"action_supervised": {"weight": 0.3}})["action_supervised"]
     constant.step(0.9)
     assert constant.weight == 0.3
+    # over agent steps: to 0 (final_weight unset) after anneal_steps, whatever the run's length
+    by_steps = make_losses({"action_supervised": {"weight": 2.0, "anneal_steps": 1000}}, agent_step=250)
+    loss_fn = by_steps["action_supervised"]
+    loss_fn.step(0.01)
+    assert loss_fn.weight == pytest.approx(1.5)
+    loss_fn.agent_step = 5000
+    loss_fn.step(0.02)
+    assert loss_fn.weight == 0.0
+    to_final = make_losses({"action_supervised": {"weight": 1.0, "final_weight": 0.5, "anneal_steps": 100}},
+                           agent_step=50)["action_supervised"]
+    to_final.step(0.99)
+    assert to_final.weight == pytest.approx(0.75)
 
 
 def test_loss_configs_are_validated() -> None:
     cfg = TrainerConfig()
     assert list(cfg.losses) == ["ppo"] and cfg.losses["ppo"].weight == 1.0
-    both = TrainerConfig(losses={"ppo": {}, "action_supervised": {"weight": 0.1, "final_weight": 0.0}})
+    both = TrainerConfig(env={"teacher": "navigation"},
+                         losses={"ppo": {}, "action_supervised": {"weight": 0.1, "final_weight": 0.0}})
     assert type(both.losses["action_supervised"]).__name__ == "ActionSupervisedConfig"
     # the subclass fields survive a YAML round trip
     assert TrainerConfig.model_validate(both.model_dump()) == both
-    assert both.model_dump()["losses"]["action_supervised"] == {"weight": 0.1, "final_weight": 0.0}
+    assert both.model_dump()["losses"]["action_supervised"] == {"weight": 0.1, "final_weight": 0.0, "anneal_steps": None}
 
-    with pytest.raises(ValidationError, match=r"unknown loss 'ppo2'; registered losses: action_supervised, ppo"):
+    with pytest.raises(ValidationError, match=r"unknown loss 'ppo2'; registered losses: action_supervised, contrastive, "
+                                             r"dynamics, grpo, kickstarter, ppo"):
         TrainerConfig(losses={"ppo2": {}})
     with pytest.raises(ValidationError, match=r"losses.ppo: unknown key 'wieght'"):
         TrainerConfig(losses={"ppo": {"wieght": 1.0}})
     with pytest.raises(ValidationError, match=r"losses.action_supervised: weight"):
         TrainerConfig(losses={"action_supervised": {"weight": -1}})
+    with pytest.raises(ValidationError, match=r"losses.action_supervised imitates .* env.teacher is not set"):
+        TrainerConfig(losses={"ppo": {}, "action_supervised": {}})  # nothing would fill teacher_actions
     with pytest.raises(ValidationError, match="losses is empty"):
         TrainerConfig(losses={})
-    with pytest.raises(ValueError, match=r"unknown loss 'nope'; registered losses: action_supervised, ppo"):
+    with pytest.raises(ValueError, match=r"unknown loss 'nope'; registered losses: action_supervised, contrastive"):
         make_losses({"nope": {}})
     with pytest.raises(ValidationError):
         ActionSupervisedLoss({"weight": 1.0, "temperature": 2.0})
 
     # dotted overrides reach into a loss's config
-    cfg = apply_overrides(cfg, ["losses.action_supervised.weight=0.1"])
+    cfg = apply_overrides(cfg, ["env.teacher=navigation", "losses.action_supervised.weight=0.1"])
     assert set(cfg.losses) == {"ppo", "action_supervised"} and cfg.losses["action_supervised"].weight == 0.1
     with pytest.raises(ConfigError, match="unknown key 'wieght'"):
         apply_overrides(cfg, ["losses.ppo.wieght=2"])
@@ -188,6 +204,7 @@ def test_train_ppo_sums_weighted_losses() -> None:
 
 def test_train_with_two_losses(tmp_path) -> None:
     cfg = tiny_config(tmp_path, epochs=2)
+    cfg.env.teacher = "navigation"
     cfg.losses = {"ppo": {}, "action_supervised": {"weight": 0.1}}
     tt.train(cfg)
     records = [json.loads(line) for line in (cfg.run_dir / "metrics.jsonl").read_text().splitlines()]
