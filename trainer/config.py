@@ -366,6 +366,7 @@ class TrainerConfig(_Config):
     run: str = Field("run", min_length=1, description=f"Run name: output goes to train_dir/<run>/ and re-running resumes it; {RUN_NAME_RULE}.")
     train_dir: str = Field("train_dir", description="Directory holding run directories.")
     device: str = Field("auto", description="Torch device: auto (cuda when available, else cpu), cpu, cuda, cuda:1 ...")
+    precision: Literal["float32", "bfloat16"] = Field("float32", description="The policy's forward passes (rollout and update): float32, or bfloat16 autocast (for GPUs with bf16; losses and optimizer stay float32).")
     seed: int = Field(0, ge=0, description="Seed of torch, numpy and the envs (rank r adds r * 1000003).")
     total_timesteps: int = Field(10_000_000, ge=1, description="Agent steps to train for, summed over ranks.")
     torch_threads: int | None = Field(1, ge=1, description="torch.set_num_threads per process (None: torch's default); 1 suits small CPU batches and shared machines.")

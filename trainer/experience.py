@@ -12,6 +12,7 @@ from torch import nn
 from mettagrid import MettaGridEnv
 from trainer.config import ExperienceConfig
 from trainer.distributed import unwrap  # also importable from here, where it used to live
+from trainer.precision import autocast
 
 __all__ = ["Experience", "make_experience_manager", "rollout", "sample_actions", "summarize_episodes", "unwrap"]
 
@@ -94,6 +95,12 @@ class Experience:
         self.recurrent = core.is_recurrent
         self.state = core.initial_state(self.num_agents, dev)  # per agent, carried across rollouts
         self.segment_state = core.initial_state(s, dev)  # per segment: the state at its first step
+        # on CUDA, pinned host staging buffers: the host-to-device copies of each step are then asynchronous (the
+        # sampled actions' copy back to the host, which the env step needs, is the one synchronisation per step)
+        pinned = self.device.type == "cuda"
+        self.pinned_obs = torch.empty((self.num_agents, *obs_shape), dtype=torch.uint8).pin_memory() if pinned else None
+        self.pinned_rewards = torch.empty(self.num_agents).pin_memory() if pinned else None
+        self.pinned_dones = torch.empty(self.num_agents, dtype=torch.bool).pin_memory() if pinned else None
         self.last_rewards = torch.zeros(self.num_agents, device=dev)
         self.last_dones = torch.ones(self.num_agents, device=dev)  # the first obs starts an episode
         self.episode_infos: list[dict[str, Any]] = []
@@ -117,6 +124,12 @@ class Experience:
             rows = slice(i * per_game, (i + 1) * per_game)
             self.last_episode_seeds[rows] = seed - (1 << 64) if seed >= 1 << 63 else seed
             self.last_task_ids[rows] = self.task_names.index(task)
+
+    @staticmethod
+    def to_device(pinned: torch.Tensor | None, array: np.ndarray) -> torch.Tensor:
+        """`array` as a tensor to copy to the device: through the pinned staging buffer when there is one."""
+        host = torch.from_numpy(array)
+        return host if pinned is None else pinned.copy_(host)
 
     def minibatch(self, idx: torch.Tensor) -> dict[str, Any]:
         """The segments `idx` as a dict of (M, T, ...) tensors plus the recurrent state at their start."""
@@ -161,8 +174,10 @@ def sample_actions(logits: torch.Tensor, generator: torch.Generator | None = Non
 
 
 @torch.inference_mode()
-def rollout(experience: Experience, agent: nn.Module) -> dict[str, Any]:
-    """Fills the buffer with `batch_size` agent steps; returns steps, timing and stats of finished episodes."""
+def rollout(experience: Experience, agent: nn.Module, precision: str = "float32") -> dict[str, Any]:
+    """Fills the buffer with `batch_size` agent steps; returns steps, timing and stats of finished episodes.
+    `precision="bfloat16"` runs the policy's forward under bfloat16 autocast (trainer.precision). On CUDA the
+    observations, rewards and dones go through pinned host buffers with non-blocking copies."""
     exp, env = experience, experience.env
     policy = unwrap(agent)
     n = exp.num_agents
@@ -176,7 +191,7 @@ def rollout(experience: Experience, agent: nn.Module) -> dict[str, Any]:
                 seg[rows] = cur
         for t in range(exp.horizon):
             obs = exp.obs[rows, t]
-            obs.copy_(torch.from_numpy(env.observations), non_blocking=True)
+            obs.copy_(exp.to_device(exp.pinned_obs, env.observations), non_blocking=True)
             exp.rewards[rows, t] = exp.last_rewards
             exp.dones[rows, t] = exp.last_dones
             exp.episode_seeds[rows, t] = torch.from_numpy(exp.last_episode_seeds)
@@ -187,7 +202,8 @@ def rollout(experience: Experience, agent: nn.Module) -> dict[str, Any]:
                 produced = observer.observe(obs, exp.last_dones)
                 for name, value in (produced or {}).items():
                     exp.observed[name][rows, t] = value
-            out = policy(obs.unsqueeze(1), exp.state, exp.last_dones.unsqueeze(1))
+            with autocast(exp.device, precision):
+                out = policy(obs.unsqueeze(1), exp.state, exp.last_dones.unsqueeze(1))
             exp.state = out.state
             action, logprob = sample_actions(out.logits[:, 0])
             exp.actions[rows, t] = action
@@ -196,8 +212,8 @@ def rollout(experience: Experience, agent: nn.Module) -> dict[str, Any]:
             t_env = time.perf_counter()
             _, rewards, terminals, truncations, step_infos = env.step(action.to(torch.int32).cpu().numpy())
             env_time += time.perf_counter() - t_env
-            exp.last_rewards.copy_(torch.from_numpy(rewards))
-            exp.last_dones.copy_(torch.from_numpy(terminals | truncations))
+            exp.last_rewards.copy_(exp.to_device(exp.pinned_rewards, rewards), non_blocking=True)
+            exp.last_dones.copy_(exp.to_device(exp.pinned_dones, terminals | truncations), non_blocking=True)
             infos.extend(step_infos)
             if step_infos:
                 exp.note_episodes(info["env"] for info in step_infos)

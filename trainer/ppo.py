@@ -15,6 +15,7 @@ from trainer.distributed import unwrap
 from trainer.experience import Experience
 from trainer.losses import Loss, make_losses, needed_keys, normalize_advantages, policy_loss, value_loss
 from trainer.optim import loss_parameters
+from trainer.precision import autocast
 
 __all__ = [
     "CustomLoss",
@@ -79,6 +80,7 @@ def train_ppo(
     progress: float = 0.0,
     losses: Mapping[str, Loss | LossConfig | Mapping[str, Any]] | None = None,
     agent_step: int | None = None,
+    precision: str = "float32",
     **overrides: Any,
 ) -> dict[str, float]:
     """PPO update over the buffer; kwargs override PPOConfig fields (e.g. update_epochs=4). Returns mean stats.
@@ -88,6 +90,9 @@ def train_ppo(
     it has already trained on (V-trace corrects for the policy having moved); otherwise they are computed
     once per update (plain GAE since the ratios are then 1). `progress` (0..1) anneals the prioritised
     sampling exponent beta from prio_beta0 to 1.
+
+    `precision="bfloat16"` runs the policy's forward under bfloat16 autocast (trainer.precision); the losses and the
+    optimizer stay float32.
 
     Losses: `losses` maps names to built Loss objects (make_losses; kept across updates, so their state, e.g. an
     annealed weight, carries) or to configs (built for this update); None is PPO alone. The update minimises
@@ -154,13 +159,15 @@ def train_ppo(
             mb = exp.minibatch(idx)
             mb["prio_weights"] = prio
 
-            out = agent(mb["obs"], mb["state"], mb["dones"])
-            logp = torch.log_softmax(out.logits, dim=-1)
+            with autocast(exp.device, precision):  # bfloat16: the forward in bf16, what follows in float32
+                out = agent(mb["obs"], mb["state"], mb["dones"])
+            logits, values = out.logits.float(), out.values.float()
+            logp = torch.log_softmax(logits, dim=-1)
             new_logprobs = logp.gather(-1, mb["actions"].unsqueeze(-1)).squeeze(-1)
             entropy = -(logp.exp() * logp).sum(-1).mean()
             logratio = new_logprobs - mb["logprobs"]
             ratio = logratio.exp()
-            outputs = {"logits": out.logits, "values": out.values, "logprobs": new_logprobs, "entropy": entropy,
+            outputs = {"logits": logits, "values": values, "logprobs": new_logprobs, "entropy": entropy,
                        "ratio": ratio, "hidden": out.hidden}
 
             loss: torch.Tensor | None = None
@@ -189,7 +196,7 @@ def train_ppo(
                 clipfrac = ((ratio - 1.0).abs() > cfg.clip_coef).float().mean()
                 if cfg.advantages_per_minibatch:
                     exp.ratio[idx] = ratio.detach()
-                    exp.values[idx] = out.values.detach()
+                    exp.values[idx] = values.detach()
             for key, value in (("entropy", entropy), ("approx_kl", approx_kl), ("clipfrac", clipfrac),
                                ("grad_norm", grad_norm), ("importance", ratio.mean())):
                 totals[key] = totals.get(key, 0.0) + float(value.detach())

@@ -57,6 +57,7 @@ from trainer.metrics import MetricsLogger
 from trainer.names import path_inside
 from trainer.optim import make_optimizer
 from trainer.policies import make_agent
+from trainer.precision import check_precision
 from trainer.ppo import compute_advantages, train_ppo
 from trainer.recipes import describe_recipes, get_recipe
 from trainer.stats_db import StatsDBError, require_duckdb, write_episodes
@@ -107,6 +108,7 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
     # ---- processes, device, seeds
     dist_info = setup_distributed(cfg.device)
     device, rank, world = dist_info.device, dist_info.rank, dist_info.world_size
+    check_precision(cfg.precision, device)  # bfloat16 on a GPU without it: one error line, before any work
     seed_everything(rank_seed(cfg.seed, rank))
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
@@ -184,10 +186,10 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
                 for group in optimizer.param_groups:
                     group["lr"] = cfg.optimizer.learning_rate * max(0.0, 1.0 - agent_step / cfg.total_timesteps)
 
-            rollout_stats = rollout(experience, policy_ddp)
+            rollout_stats = rollout(experience, policy_ddp, precision=cfg.precision)
             compute_advantages(experience, ppo_config=cfg.ppo)
             train_stats = train_ppo(policy_ddp, optimizer, experience, cfg.ppo, progress=agent_step / cfg.total_timesteps,
-                                    losses=losses, agent_step=agent_step)
+                                    losses=losses, agent_step=agent_step, precision=cfg.precision)
 
             epoch += 1
             agent_step += rollout_stats["steps"] * world
