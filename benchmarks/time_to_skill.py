@@ -7,7 +7,7 @@
     python benchmarks/time_to_skill.py navigation --pufferl .puffer/bin/python   # + PuffeRL side by side
 
 Method. Each variant is the recipe's TrainerConfig with its key=value overrides, trained through the functional
-API (rollout -> compute_advantages -> train_ppo) from torch.manual_seed(--seed). Every --eval-every seconds of
+API (rollout -> compute_advantages -> train_ppo, with the recipe's losses) from torch.manual_seed(--seed). Every --eval-every seconds of
 training the policy is evaluated on fixed seeds (`eval_policy`: --episodes episodes from seed --eval-seed, actions
 sampled with a seeded generator) on the recipe's game; evaluation time is not counted as training time. We report,
 for each threshold, the training wall time and agent steps at the first evaluation that reached it, and the
@@ -45,6 +45,8 @@ from trainer import (  # noqa: E402
     train_ppo,
 )
 from trainer.distributed import resolve_device  # noqa: E402
+from trainer.experience import Experience  # noqa: E402
+from trainer.losses import make_losses, needed_keys  # noqa: E402
 from trainer.recipes import get_recipe  # noqa: E402
 
 DEFAULTS = {"navigation": ("episode_return", [8.0]), "navigation_maze": ("episode_return", [8.0]),
@@ -66,8 +68,10 @@ def run_variant(recipe: str, overrides: list[str], metric: str, thresholds: list
     device = resolve_device(cfg.device)
     agent = make_agent(env.single_observation_space, env.single_action_space, [], device, cfg.agent,
                        feature_spec=env.feature_spec(), action_names=env.action_names())
-    optimizer = make_optimizer(agent, cfg.optimizer)
-    experience = make_experience_manager(env, agent, cfg.experience, device, seed=seed)
+    losses = make_losses(cfg.losses, cfg.ppo)  # the recipe's losses (ppo, imitation of env.teacher, kickstarter...)
+    optimizer = make_optimizer(agent, cfg.optimizer, losses=losses)
+    experience = make_experience_manager(env, agent, cfg.experience, device, seed=seed,
+                                         store=needed_keys(losses) & Experience.OPTIONAL, observers=losses.values())
     reached: dict[float, dict[str, float]] = {}
     curve: list[tuple[float, int, float]] = []
     trained = 0.0
@@ -78,7 +82,7 @@ def run_variant(recipe: str, overrides: list[str], metric: str, thresholds: list
         t0 = time.perf_counter()
         rollout(experience, agent)
         compute_advantages(experience, ppo_config=cfg.ppo)
-        train_ppo(agent, optimizer, experience, cfg.ppo, progress=steps / total)
+        train_ppo(agent, optimizer, experience, cfg.ppo, progress=steps / total, losses=losses, agent_step=steps)
         trained += time.perf_counter() - t0
         steps += experience.batch_size
         if trained >= next_eval or trained >= budget:
@@ -129,8 +133,12 @@ def main() -> None:
     thresholds = args.threshold or thresholds
     variants = [(v[0], v[1:]) for v in args.variant] if args.variant else [("recipe", [])]
     budget, episodes, every = (3.0, 2, 1.0) if args.quick else (args.budget, args.episodes, args.eval_every)
-    if args.quick:
-        variants = [(name, [*o, "env.num_envs=8", "experience.batch_size=2048", "experience.minibatch_size=1024"])
+    if args.quick:  # 2 games, one segment per agent row
+        base = get_recipe(args.recipe)
+        rows = 2 * make_environment(base.env.model_copy(update={"num_envs": 1, "group_size": 1})).num_agents
+        batch = rows * base.experience.bptt_horizon
+        variants = [(name, [*o, "env.num_envs=2", "env.group_size=1", f"experience.batch_size={batch}",
+                            f"experience.minibatch_size={batch // 2 if rows % 2 == 0 else batch}"])
                     for name, o in variants]
     try:
         commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
