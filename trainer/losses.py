@@ -135,9 +135,19 @@ class ActionSupervisedLoss(Loss):
             p = min(max(progress, 0.0), 1.0)
             self.weight = cfg.weight + (cfg.final_weight - cfg.weight) * p
 
+    @property
+    def finished(self) -> bool:
+        """True once the weight is 0 for good (annealed over anneal_steps to a final weight of 0): the env's teacher
+        may stop, and compute() returns 0 without looking at the (no longer refreshed) teacher actions."""
+        cfg = self.config
+        return (cfg.anneal_steps is not None and not cfg.final_weight and self.agent_step is not None
+                and self.agent_step >= cfg.anneal_steps)
+
     def compute(self, policy: nn.Module, minibatch: dict[str, Any],
                 outputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
         logits, targets = outputs["logits"], minibatch["teacher_actions"]
+        if self.finished:
+            return logits.new_zeros(()), {}
         loss = action_supervised_loss(logits, targets)
         with torch.no_grad():
             accuracy = (logits.argmax(-1) == targets).float().mean()

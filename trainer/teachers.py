@@ -441,6 +441,8 @@ class TeacherEnv(MettaGridEnv):
     refreshed after every reset and step (the rollout stores them for the action_supervised loss).
 
     Pickles and copies like a MettaGridEnv: rebuilt from its constructor arguments, the teacher's name and seed.
+    Setting `labelling = False` stops the teacher (the training loop does once no loss will use its actions again);
+    `teacher_actions` then keep their last values.
     """
 
     def __init__(self, *args: Any, teacher: str, teacher_seed: int = 0, **kwargs: Any) -> None:
@@ -449,6 +451,7 @@ class TeacherEnv(MettaGridEnv):
         self.teacher_name = teacher
         self.teacher_seed = int(teacher_seed)
         self.teacher = scripted_teacher(teacher, self, seed=self.teacher_seed)
+        self.labelling = True
         self._label()
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -456,7 +459,8 @@ class TeacherEnv(MettaGridEnv):
         return (_rebuild_teacher_env, (self._init_args, self.teacher_name, self.teacher_seed))
 
     def _label(self) -> None:
-        self.teacher_actions[:] = self.teacher(self.observations)
+        if self.labelling:
+            self.teacher_actions[:] = self.teacher(self.observations)
 
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
         """MettaGridEnv.reset, then the teacher's actions for the first observations. With a seed, the teacher is
@@ -470,8 +474,9 @@ class TeacherEnv(MettaGridEnv):
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
         """MettaGridEnv.step, then the teacher's actions for the new observations."""
         out = super().step(actions)
-        self.teacher.episode_ended(self.terminals | self.truncations)
-        self._label()
+        if self.labelling:
+            self.teacher.episode_ended(self.terminals | self.truncations)
+            self._label()
         return out
 
 

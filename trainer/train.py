@@ -193,6 +193,10 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
 
             epoch += 1
             agent_step += rollout_stats["steps"] * world
+            if getattr(env, "labelling", False) and all(getattr(loss, "finished", False) for loss in losses.values()
+                                                         if "teacher_actions" in loss.needs):
+                env.labelling = False  # the scripted teacher's actions are no longer used: stop computing them
+                logger.message(f"[bold]{cfg.run}[/]: imitation annealed out at {agent_step:,} steps; teacher stopped")
             if epoch % cfg.log_interval == 0:
                 seconds = rollout_stats["rollout_time"] + train_stats["train_time"]
                 record = {"epoch": epoch, "agent_step": agent_step, "sps": rollout_stats["steps"] * world / seconds,

@@ -401,3 +401,33 @@ def test_imitation_reaches_half_the_teacher(tmp_path: Path) -> None:
     print(f"\nimitation: { {k: v for k, v in figures.items() if k not in ('accuracy', 'loss')} }, "
           f"accuracy {figures['accuracy'][0]:.2f} -> {figures['accuracy'][-1]:.2f}")
     assert figures["student_reward"] >= 0.5 * figures["teacher_reward"], figures
+
+
+def test_teacher_stops_once_imitation_is_annealed_out(tmp_path, capsys) -> None:
+    from tiny_run import tiny_config
+
+    import trainer.train as tt
+
+    cfg = tiny_config(tmp_path, epochs=4)
+    cfg.env.teacher = "navigation"
+    cfg.losses = {"ppo": {}, "action_supervised": {"weight": 1.0, "anneal_steps": 256}}  # 2 epochs of 128 steps
+    tt.train(cfg)
+    records = [json.loads(line) for line in (cfg.run_dir / "metrics.jsonl").read_text().splitlines()]
+    weights = [r["loss/action_supervised/weight"] for r in records if "loss/ppo" in r]
+    values = [r["loss/action_supervised"] for r in records if "loss/ppo" in r]
+    assert weights == [1.0, 0.5, 0.0, 0.0]
+    assert values[0] > 0 and values[1] > 0 and values[2:] == [0.0, 0.0]  # finished: no loss on stale labels
+    assert "imitation annealed out at 384 steps; teacher stopped" in capsys.readouterr().out
+
+
+def test_teacher_env_stops_labelling_when_told() -> None:
+    env = make_environment(EnvConfig(num_envs=2, teacher="navigation"), seed=1)
+    env.reset(3)
+    rng = np.random.default_rng(0)
+    env.step(rng.integers(0, env.single_action_space.n, env.num_agents).astype(np.int32))
+    labelled = env.teacher_actions.copy()
+    env.labelling = False
+    env.teacher_actions[:] = -7  # not refreshed any more
+    for _ in range(5):
+        env.step(rng.integers(0, env.single_action_space.n, env.num_agents).astype(np.int32))
+    assert (env.teacher_actions == -7).all() and labelled.min() >= 0
