@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from typing import Callable
+from typing import Any, Callable
 
 from trainer.config import (
     ActionSupervisedConfig,
@@ -20,8 +20,8 @@ from trainer.config import (
     TrainerConfig,
 )
 
-__all__ = ["RECIPES", "arena", "arena_combat", "describe_recipes", "get_recipe", "navigation", "navigation_bucketed",
-           "navigation_curriculum", "navigation_maze"]
+__all__ = ["RECIPES", "arena", "arena_combat", "describe_recipes", "get_recipe", "load_function", "navigation",
+           "navigation_bucketed", "navigation_curriculum", "navigation_maze"]
 
 
 def navigation() -> TrainerConfig:
@@ -112,17 +112,22 @@ RECIPES: dict[str, Callable[[], TrainerConfig]] = {
 }
 
 
+def load_function(name: str, kind: str = "recipe") -> Any:
+    """The object `package.module:function` names (a user's recipe or suite); ValueError naming `kind` if it cannot
+    be imported."""
+    module_name, fn_name = name.split(":", 1)
+    try:
+        return getattr(importlib.import_module(module_name), fn_name)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"{kind} {name!r} cannot be loaded: {e}") from None
+
+
 def get_recipe(name: str) -> TrainerConfig:
     """The config of a recipe: a name from RECIPES, or `package.module:function` for your own."""
     if name in RECIPES:
         return RECIPES[name]()
     if ":" in name:
-        module_name, fn_name = name.split(":", 1)
-        try:
-            fn = getattr(importlib.import_module(module_name), fn_name)
-        except (ImportError, AttributeError) as e:
-            raise ValueError(f"recipe {name!r} cannot be loaded: {e}") from None
-        cfg = fn()
+        cfg = load_function(name, "recipe")()
         if not isinstance(cfg, TrainerConfig):
             raise ValueError(f"recipe {name!r} returned {type(cfg).__name__}, expected a TrainerConfig")
         return cfg

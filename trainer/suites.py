@@ -11,7 +11,6 @@ policy plays all of them.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from collections.abc import Mapping
 from typing import Callable
@@ -19,7 +18,7 @@ from typing import Callable
 from mettagrid.config import GameConfig
 
 from trainer.config import EnvConfig, TrainerConfig
-from trainer.recipes import RECIPES
+from trainer.recipes import RECIPES, load_function
 
 __all__ = ["SUITES", "Sim", "arena", "describe_suites", "get_suite", "navigation"]
 
@@ -81,11 +80,7 @@ def get_suite(name: str) -> dict[str, Sim]:
     if name in RECIPES:
         return _checked(RECIPES[name](), name)
     if ":" in name:
-        module_name, fn_name = name.split(":", 1)
-        try:
-            fn = getattr(importlib.import_module(module_name), fn_name)
-        except (ImportError, AttributeError) as e:
-            raise ValueError(f"suite {name!r} cannot be loaded: {e}") from None
+        fn = load_function(name, "suite")
         if not callable(fn):
             raise ValueError(f"suite {name!r} is a {type(fn).__name__}, expected a function returning a suite")
         return _checked(fn(), name)
