@@ -171,8 +171,9 @@ def train(cfg: TrainerConfig) -> dict[str, Any]:
     sims = cfg.simulation.sims(cfg.env)  # the evaluation envs by name; the first is replayed
     eval_envs = {}
     if dist_info.is_master and cfg.simulation.evaluate_interval:
+        # plain games: whole episodes (no desynchronised first episode), every game its own map, no teacher
         eval_envs = {name: make_environment(sim, seed=cfg.seed + 777, num_envs=cfg.simulation.num_envs,
-                                                group_size=1, teacher=None)  # plain games, every one its own map
+                                            desync_episodes=False, group_size=1, teacher=None)
                      for name, sim in sims.items()}
     stats_db = cfg.run_dir / "stats.duckdb" if cfg.simulation.stats_db else None
 

@@ -41,7 +41,8 @@ def test_run_outputs(tiny: TrainerConfig) -> None:
     assert [r["lr"] for r in train_records] == pytest.approx([1e-3, 5e-4])
     assert {"sps", "agent_step", "value_loss", "entropy", "approx_kl", "clipfrac", "episode_return",
             "agent/action.noop.success"} <= set(train_records[1])
-    assert any("eval/mean_return" in r for r in records)
+    evals = [r for r in records if "eval/mean_return" in r]
+    assert evals and all(r["eval/mean_length"] == 20 for r in evals)  # whole episodes: no desynchronised first one
     assert result["policy_uri"] == f"file://{run}/checkpoints/tiny:v2.safetensors"
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["tiny:v1.safetensors", "tiny:v2.safetensors",
                                                                        "trainer_state.pt"]
