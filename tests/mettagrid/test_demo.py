@@ -63,7 +63,13 @@ def _run_in_pty(args: list[str], cwd: Path, stop_after: str | None = None, size:
             if stop_after and not interrupted and b"".join(chunks).count(stop_after.encode()) >= 2:
                 proc.send_signal(signal.SIGINT)
                 interrupted = True
-        rc = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        try:
+            rc = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:  # say what it wrote, and whether it was interrupted, instead of a bare timeout
+            proc.kill()
+            err = proc.stderr.read().decode("utf-8", "replace")
+            raise AssertionError(f"still running after {timeout} s (SIGINT sent: {interrupted}); stderr:\n{err[-2000:]}"
+                                 f"\noutput:\n{b''.join(chunks).decode('utf-8', 'replace')[-2000:]!r}") from None
     finally:
         os.close(master)
         if proc.poll() is None:
