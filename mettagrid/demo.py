@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import math
 import shutil
+import signal
 import sys
 import textwrap
+import threading
 import time
 from typing import Any, TextIO
 
@@ -105,9 +107,14 @@ def _animate(env: MettaGridEnv, args: argparse.Namespace, stepper: _Stepper, out
     `args.seconds` or `args.frames`; always shows the cursor again."""
     end = time.perf_counter() + (args.seconds if args.seconds is not None else math.inf)
     frames = 0
+    # Ctrl-C sets a flag that the loop checks between frames, so it never lands inside a step or a write
+    stop: list[bool] = []
+    handler = None
+    if threading.current_thread() is threading.main_thread():
+        handler = signal.signal(signal.SIGINT, lambda signum, frame: stop.append(True))
     out.write(_HIDE_CURSOR + _CLEAR)
     try:
-        while True:
+        while not stop:
             size = tuple(shutil.get_terminal_size())
             out.write(ansi_redraw(_frame(env, args.preset, stepper, args.threads, True, size)))
             out.flush()
@@ -120,9 +127,11 @@ def _animate(env: MettaGridEnv, args: argparse.Namespace, stepper: _Stepper, out
                 time.sleep(max(0.0, min(due, end) - time.perf_counter()))
             else:
                 stepper.run(until=min(due, end))
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a Ctrl-C from before the handler was set
         pass
     finally:
+        if handler is not None:
+            signal.signal(signal.SIGINT, handler)
         out.write("\x1b[0m" + _SHOW_CURSOR)
         out.flush()
 
