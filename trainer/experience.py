@@ -26,16 +26,17 @@ class Experience:
     came *with* obs_t (PufferLib's layout: they belong to the transition t-1 -> t; `dones[:, t] = 1` means
     obs_t starts a new episode). Recurrent state is carried per agent across rollouts, zeroed at episode
     starts, and saved at each segment's start so training replays the segment from the same state.
-    `store` names optional buffers to keep too (OPTIONAL: teacher_actions, the env's at each obs_t).
+    `store` names optional buffers to keep too (OPTIONAL: teacher_actions, the env's at each obs_t; episodes, below).
     `observers` (e.g. losses.values()) may add buffers of their own: each one's `rollout_buffers(policy, env,
     device)` declares them (name -> (per-step shape, dtype)) and the rollout fills them at every step with what its
     `observe(obs, dones)` returns (the kickstarter's teacher logits and values); `minibatch` hands them on by name.
-    Each obs_t's episode is recorded too (for the grpo loss's groups): `episode_seeds[:, t]` is its game's episode
-    seed (as int64; the games of one group, MettaGridEnv(group_size=G), share it) and `task_ids[:, t]` its task's
-    index in `task_names` (0: unnamed); `rollouts` counts the rollouts that filled the buffer.
+    With `episodes` stored (the grpo loss needs it, for its groups), each obs_t's episode is recorded:
+    `episode_seeds[:, t]` is its game's episode seed (as int64; the games of one group, MettaGridEnv(group_size=G), share it) and `task_ids[:, t]` its task's
+    index in `task_names` (0: unnamed); otherwise both are None. `rollouts` counts the rollouts that filled the
+    buffer.
     """
 
-    OPTIONAL = frozenset({"teacher_actions"})
+    OPTIONAL = frozenset({"teacher_actions", "episodes"})
 
     def __init__(self, env: MettaGridEnv, policy: nn.Module, config: ExperienceConfig, device: torch.device | str,
                  seed: int | None = None, store: Iterable[str] = (), observers: Iterable[Any] = ()) -> None:
@@ -105,13 +106,17 @@ class Experience:
         self.last_dones = torch.ones(self.num_agents, device=dev)  # the first obs starts an episode
         self.episode_infos: list[dict[str, Any]] = []
         self.env.reset(seed)
-        # each obs_t's episode (seed as int64, task index) and the agent rows' current ones, updated as episodes end
-        self.episode_seeds = torch.zeros((s, t), dtype=torch.long, device=dev)
-        self.task_ids = torch.zeros((s, t), dtype=torch.long, device=dev)
+        # with `episodes`: each obs_t's episode (seed as int64, task index) and the agent rows' current ones, updated
+        # as episodes end (only the grpo loss uses them, so the default rollout does none of this per step)
         self.task_names: list[str] = [""]
-        self.last_episode_seeds = np.zeros(self.num_agents, dtype=np.int64)
-        self.last_task_ids = np.zeros(self.num_agents, dtype=np.int64)
-        self.note_episodes(range(env.num_envs))
+        self.episode_seeds: torch.Tensor | None = None
+        self.task_ids: torch.Tensor | None = None
+        if "episodes" in store:
+            self.episode_seeds = torch.zeros((s, t), dtype=torch.long, device=dev)
+            self.task_ids = torch.zeros((s, t), dtype=torch.long, device=dev)
+            self.last_episode_seeds = np.zeros(self.num_agents, dtype=np.int64)
+            self.last_task_ids = np.zeros(self.num_agents, dtype=np.int64)
+            self.note_episodes(range(env.num_envs))
         self.rollouts = 0
 
     def note_episodes(self, games: Iterable[int]) -> None:
@@ -194,8 +199,9 @@ def rollout(experience: Experience, agent: nn.Module, precision: str = "float32"
             obs.copy_(exp.to_device(exp.pinned_obs, env.observations), non_blocking=True)
             exp.rewards[rows, t] = exp.last_rewards
             exp.dones[rows, t] = exp.last_dones
-            exp.episode_seeds[rows, t] = torch.from_numpy(exp.last_episode_seeds)
-            exp.task_ids[rows, t] = torch.from_numpy(exp.last_task_ids)
+            if exp.episode_seeds is not None:
+                exp.episode_seeds[rows, t] = torch.from_numpy(exp.last_episode_seeds)
+                exp.task_ids[rows, t] = torch.from_numpy(exp.last_task_ids)
             if exp.teacher_actions is not None:
                 exp.teacher_actions[rows, t] = torch.from_numpy(env.teacher_actions)
             for observer in exp.observers:  # e.g. teachers, on the same observations (none configured: no work)
@@ -215,7 +221,7 @@ def rollout(experience: Experience, agent: nn.Module, precision: str = "float32"
             exp.last_rewards.copy_(exp.to_device(exp.pinned_rewards, rewards), non_blocking=True)
             exp.last_dones.copy_(exp.to_device(exp.pinned_dones, terminals | truncations), non_blocking=True)
             infos.extend(step_infos)
-            if step_infos:
+            if step_infos and exp.episode_seeds is not None:
                 exp.note_episodes(info["env"] for info in step_infos)
     exp.rollouts += 1
     exp.ratio.fill_(1.0)

@@ -152,7 +152,7 @@ class GRPOLoss(Loss):
     steps; the coefficients default to the `ppo` section's. See the module docstring for returns and groups."""
 
     Config = GRPOConfig
-    needs = frozenset({"indices", "actions", "logprobs", "values"})
+    needs = frozenset({"indices", "actions", "logprobs", "values", "episodes"})  # episodes: the rollout records them
     config: GRPOConfig
 
     def __init__(self, config: GRPOConfig | dict[str, Any] | None = None, ppo_config: Any = None,

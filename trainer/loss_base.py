@@ -17,9 +17,10 @@ __all__ = ["LOSSES", "MINIBATCH_KEYS", "Loss", "needed_keys", "normalize_advanta
            "value_loss"]
 
 # What a minibatch holds (trainer.experience.Experience.minibatch) and what a loss may name in `needs`;
-# teacher_actions is stored by the rollout only when a loss needs it.
+# teacher_actions and episodes (each step's episode seed and task, read from the whole buffer) are recorded by the
+# rollout only when a loss needs them.
 MINIBATCH_KEYS = frozenset({"obs", "actions", "logprobs", "values", "rewards", "dones", "advantages", "returns",
-                            "state", "indices", "teacher_actions"})
+                            "state", "indices", "teacher_actions", "episodes"})
 
 LOSSES: dict[str, type["Loss"]] = {}
 

@@ -25,7 +25,8 @@ from trainer import eval_policy, eval_random, load_policy, make_agent, make_envi
 from trainer import rollout
 from trainer.config import ConfigError, CurriculumTaskConfig, GRPOConfig
 from trainer.grpo import GRPOLoss, discounted_returns, episode_group_keys, group_relative_buffer, resolve_group_by
-from trainer.losses import make_losses
+from trainer.losses import make_losses, needed_keys
+from trainer.ppo import train_ppo
 from trainer.recipes import navigation
 
 GAMMA = 0.5
@@ -209,7 +210,7 @@ def test_rollout_records_each_steps_episode() -> None:
     torch.manual_seed(0)
     env = make_environment(EnvConfig(num_envs=4, group_size=2, game={"max_steps": 10, "num_agents": 2}), seed=3)
     agent = _agent(env)
-    exp = make_experience_manager(env, agent, ExperienceConfig(bptt_horizon=4, batch_size=8 * 4 * 3))
+    exp = make_experience_manager(env, agent, ExperienceConfig(bptt_horizon=4, batch_size=8 * 4 * 3), store={"episodes"})
     rollout(exp, agent)
     assert exp.rollouts == 1 and exp.task_names == [""] and not exp.task_ids.any()
     seeds = exp.episode_seeds.reshape(3, 4, 2, 4)  # chunk, game, agent, step
@@ -235,7 +236,7 @@ def test_rollout_records_tasks() -> None:
         "a": CurriculumTaskConfig(game={"size": 11}), "b": CurriculumTaskConfig(game={"size": 15})})
     env = make_environment(cfg, seed=1)
     agent = _agent(env)
-    exp = make_experience_manager(env, agent, ExperienceConfig(bptt_horizon=4, batch_size=2 * 4 * 4))
+    exp = make_experience_manager(env, agent, ExperienceConfig(bptt_horizon=4, batch_size=2 * 4 * 4), store={"episodes"})
     rollout(exp, agent)
     assert sorted(exp.task_names[1:]) == ["a", "b"]
     for info in exp.episode_infos:  # each finished episode's task is the one recorded for its steps
@@ -308,7 +309,7 @@ def test_value_head_trained_only_with_the_critic(use_critic: bool) -> None:
     torch.manual_seed(1)
     env = make_environment(EnvConfig(num_envs=4, group_size=2, game={"max_steps": 12}), seed=2)
     agent = _agent(env)
-    exp = make_experience_manager(env, agent, ExperienceConfig(bptt_horizon=8, batch_size=4 * 8 * 3))
+    exp = make_experience_manager(env, agent, ExperienceConfig(bptt_horizon=8, batch_size=4 * 8 * 3), store={"episodes"})
     rollout(exp, agent)
     loss_fn = make_losses({"grpo": {"use_critic": use_critic}})["grpo"]
     mb = exp.minibatch(torch.arange(exp.segments))
@@ -371,3 +372,15 @@ def test_grpo_learns_navigation(tmp_path: Path) -> None:
     figures = learn_navigation_grpo(tmp_path, total_timesteps=500_000)
     print(f"\nGRPO navigation: {figures}")
     assert figures["trained_reward"] >= 3.0 * figures["random_reward"], figures
+
+
+def test_episodes_are_recorded_only_when_a_loss_needs_them() -> None:
+    env = make_environment(EnvConfig(num_envs=2, game={"max_steps": 12}), seed=2)
+    agent = _agent(env)
+    plain = make_experience_manager(env, agent, ExperienceConfig(bptt_horizon=4, batch_size=2 * 4))
+    rollout(plain, agent)
+    assert plain.episode_seeds is None and plain.task_ids is None  # PPO alone: no per-step episode record
+    losses = make_losses({"grpo": {}})
+    assert "episodes" in needed_keys(losses)
+    with pytest.raises(ValueError, match=r"the losses need \['episodes'\]"):
+        train_ppo(agent, torch.optim.Adam(agent.parameters()), plain, losses=losses)
