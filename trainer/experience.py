@@ -153,7 +153,6 @@ class Experience:
             "advantages": self.advantages[idx],
             "returns": self.advantages[idx] + self.values[idx],
             "state": state,
-            "experience": self,  # the whole buffer, for buffer-wide terms (the grpo loss's group returns)
         }
 
 

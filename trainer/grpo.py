@@ -19,7 +19,6 @@ as the rest of its return (use_critic) or, without the critic, either counts onl
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import torch
@@ -158,31 +157,25 @@ class GRPOLoss(Loss):
     def __init__(self, config: GRPOConfig | dict[str, Any] | None = None, ppo_config: Any = None,
                  name: str | None = None) -> None:
         super().__init__(config, ppo_config, name)
-        self._cache_key: tuple[Any, int] | None = None
-        self._cache: dict[str, torch.Tensor] = {}
+        self._buffer: dict[str, torch.Tensor] | None = None
 
-    def buffer_advantages(self, experience: Any) -> dict[str, torch.Tensor]:
-        """The buffer-wide returns, mask, advantages and group sizes of `experience`'s current rollout (cached)."""
-        key = (weakref.ref(experience), int(experience.rollouts))
-        if self._cache_key is None or self._cache_key[0]() is not experience or self._cache_key[1] != key[1]:
-            cfg, ppo = self.config, self.ppo_config
-            group_by = resolve_group_by(cfg.group_by, experience.env)
-            gamma = ppo.gamma if cfg.gamma is None else cfg.gamma
-            with torch.no_grad():
-                self._cache = group_relative_buffer(
-                    experience.rewards, experience.dones, experience.values, episode_group_keys(experience, group_by),
-                    experience.num_agents, gamma, cfg.use_critic, cfg.unfinished, cfg.scale_by_std)
-            self._cache_key = key
-        return self._cache
+    def prepare(self, experience: Any) -> None:
+        """The buffer-wide returns, mask, advantages and group sizes of the rollout in `experience` (once per update)."""
+        cfg, ppo = self.config, self.ppo_config
+        group_by = resolve_group_by(cfg.group_by, experience.env)
+        gamma = ppo.gamma if cfg.gamma is None else cfg.gamma
+        with torch.no_grad():
+            self._buffer = group_relative_buffer(
+                experience.rewards, experience.dones, experience.values, episode_group_keys(experience, group_by),
+                experience.num_agents, gamma, cfg.use_critic, cfg.unfinished, cfg.scale_by_std)
 
     def compute(self, policy: nn.Module, minibatch: dict[str, Any],
                 outputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
-        exp = minibatch.get("experience")
-        if exp is None:
-            raise ValueError("the grpo loss needs the whole buffer as minibatch['experience'] "
-                             "(trainer.experience.Experience.minibatch provides it)")
+        buf = self._buffer
+        if buf is None:
+            raise ValueError("the grpo loss computes its advantages over the whole buffer: call prepare(experience) "
+                             "before compute (train_ppo does, once per update)")
         cfg, ppo = self.config, self.ppo_config
-        buf = self.buffer_advantages(exp)
         idx = minibatch["indices"]
         adv, mask = buf["advantages"][idx], buf["mask"][idx]
         weight = mask.float()

@@ -88,6 +88,10 @@ class Loss:
     def step(self, progress: float) -> None:
         """Called before each update with the progress of training in [0, 1] (state across updates goes here)."""
 
+    def prepare(self, experience: Any) -> None:
+        """Called once per update, after step(), with the whole experience buffer: buffer-wide terms (the grpo loss's
+        group returns) are computed here; compute() then sees minibatches."""
+
     def setup(self, policy: nn.Module) -> None:
         """Called with the (unwrapped) policy before the optimizer is built and before each update: a loss that is
         an nn.Module builds its parameters here, sized to the policy (idempotent)."""

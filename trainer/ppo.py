@@ -124,6 +124,7 @@ def train_ppo(
         if agent_step is not None:
             loss_fn.agent_step = int(agent_step)
         loss_fn.step(progress)
+        loss_fn.prepare(exp)
 
     # losses with parameters (heads): set up, trained by this optimizer, clipped with the policy, averaged over ranks
     for loss_fn in losses.values():

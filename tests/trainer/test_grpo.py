@@ -289,8 +289,11 @@ def test_gradient_raises_better_than_group_actions() -> None:
     outputs = {"logits": logits, "values": torch.zeros(4, 3), "logprobs": logp, "ratio": (logp - old).exp(),
                "entropy": torch.tensor(0.0)}
     mb = {"indices": torch.arange(4), "actions": actions, "logprobs": old, "values": torch.zeros(4, 3),
-          "prio_weights": None, "experience": exp}
+          "prio_weights": None}
     loss_fn = GRPOLoss({"kl_coef": 0.1}, PPOConfig(gamma=1.0, ent_coef=0.0), name="grpo")
+    with pytest.raises(ValueError, match=r"call prepare\(experience\) before compute"):
+        loss_fn.compute(torch.nn.Identity(), mb, outputs)
+    loss_fn.prepare(exp)
     loss, stats = loss_fn.compute(torch.nn.Identity(), mb, outputs)
     assert stats["grpo/group_size"] == 2.0 and float(stats["grpo/kl"].detach()) == 0.0
     # advantages at step 0: +1 for agents 0 and 2, -1 for 1 and 3; steps 1 (all equal within groups) and 2: 0
@@ -300,8 +303,6 @@ def test_gradient_raises_better_than_group_actions() -> None:
     assert g[0, 0, 1] < 0 and g[2, 0, 1] < 0  # descending the loss raises the better member's action
     assert g[1, 0, 1] > 0 and g[3, 0, 1] > 0  # and lowers the worse one's
     assert torch.all(g[:, 1:] == 0)
-    with pytest.raises(ValueError, match="minibatch\\['experience'\\]"):
-        loss_fn.compute(torch.nn.Identity(), {k: v for k, v in mb.items() if k != "experience"}, outputs)
 
 
 @pytest.mark.parametrize("use_critic", [False, True])
@@ -318,15 +319,19 @@ def test_value_head_trained_only_with_the_critic(use_critic: bool) -> None:
     logp = torch.log_softmax(out.logits, -1).gather(-1, mb["actions"].unsqueeze(-1)).squeeze(-1)
     outputs = {"logits": out.logits, "values": out.values, "logprobs": logp, "ratio": (logp - mb["logprobs"]).exp(),
                "entropy": torch.tensor(0.0)}
+    loss_fn.prepare(exp)
     loss, stats = loss_fn.compute(agent, mb, outputs)
     loss.backward()
     critic_grad = agent.critic.weight.grad
     assert (critic_grad is not None and float(critic_grad.abs().sum()) > 0) == use_critic
     assert ("grpo/value_loss" in stats) == use_critic and stats["grpo/group_size"] == 2.0
-    cached = loss_fn.buffer_advantages(exp)
-    assert loss_fn.buffer_advantages(exp) is cached  # once per rollout
+    # train_ppo prepares each loss once per update, before its minibatches
+    calls: list[int] = []
+    prepare = loss_fn.prepare
+    loss_fn.prepare = lambda experience: (calls.append(experience.rollouts), prepare(experience))  # type: ignore
     rollout(exp, agent)
-    assert loss_fn.buffer_advantages(exp) is not cached
+    train_ppo(agent, torch.optim.Adam(agent.parameters()), exp, PPOConfig(update_epochs=2), losses={"grpo": loss_fn})
+    assert calls == [2]
 
 
 @pytest.mark.parametrize("use_critic", [False, True])
