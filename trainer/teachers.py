@@ -465,19 +465,21 @@ class TeacherEnv(MettaGridEnv):
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
         """MettaGridEnv.reset, then the teacher's actions for the first observations. With a seed, the teacher is
         reseeded from (teacher_seed, seed), so the same reset seed gives the same teacher actions."""
-        out = super().reset(seed)
-        self.teacher.reset(None if seed is None else
-                           int(np.random.SeedSequence([self.teacher_seed, int(seed)]).generate_state(1)[0]))
-        self._label()
-        return out
+        with self._lock:  # the env's lock (reentrant): another thread's step cannot come between reset and labels
+            out = super().reset(seed)
+            self.teacher.reset(None if seed is None else
+                               int(np.random.SeedSequence([self.teacher_seed, int(seed)]).generate_state(1)[0]))
+            self._label()
+            return out
 
     def step(self, actions: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
         """MettaGridEnv.step, then the teacher's actions for the new observations."""
-        out = super().step(actions)
-        if self.labelling:
-            self.teacher.episode_ended(self.terminals | self.truncations)
-            self._label()
-        return out
+        with self._lock:  # labels always belong to the observations of the same step, whatever the threads
+            out = super().step(actions)
+            if self.labelling:
+                self.teacher.episode_ended(self.terminals | self.truncations)
+                self._label()
+            return out
 
 
 def _rebuild_teacher_env(args: dict[str, Any], teacher: str, teacher_seed: int) -> TeacherEnv:

@@ -433,3 +433,47 @@ def test_teacher_env_stops_labelling_when_told() -> None:
     for _ in range(5):
         env.step(rng.integers(0, env.single_action_space.n, env.num_agents).astype(np.int32))
     assert (env.teacher_actions == -7).all() and labelled.min() >= 0
+
+
+def test_teacher_env_from_two_threads_keeps_labels_with_their_observations() -> None:
+    import threading
+
+    env = make_environment(EnvConfig(num_envs=4, teacher="navigation"), seed=1)
+    n = env.single_action_space.n
+
+    class ObsTeacher:  # a teacher whose labels are a function of the observations alone
+        def __call__(self, obs: np.ndarray) -> np.ndarray:
+            return (obs.reshape(len(obs), -1).astype(np.int64).sum(axis=1) % n).astype(np.int32)
+
+        def reset(self, seed: int | None = None) -> None:
+            pass
+
+        def episode_ended(self, dones: np.ndarray) -> None:
+            pass
+
+    env.teacher = ObsTeacher()
+    env.reset(3)
+    done = threading.Event()
+    mismatches: list[int] = []
+
+    def stepper(seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        for _ in range(300):
+            env.step(rng.integers(0, n, env.num_agents).astype(np.int32))
+
+    def reader() -> None:
+        while not done.is_set():
+            with env._lock:  # what a caller holding the env sees: labels of the observations it holds
+                if not np.array_equal(env.teacher_actions, env.teacher(env.observations)):
+                    mismatches.append(1)
+
+    threads = [threading.Thread(target=stepper, args=(s,)) for s in (1, 2)]
+    check = threading.Thread(target=reader)
+    check.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    done.set()
+    check.join()
+    assert not mismatches
