@@ -12,6 +12,7 @@
 #include <string>
 
 #include "kernels/advantage.hpp"
+#include "kernels/token_table.hpp"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -74,10 +75,32 @@ void advantage_cuda(In<nb::device::cuda> values, In<nb::device::cuda> rewards, I
                              cols, params, device, stream);
 }
 
+void token_table_grad(nb::ndarray<const std::int64_t, nb::ndim<2>, nb::c_contig, nb::device::cpu> index,
+                      nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu> weight,
+                      nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu> grad_out,
+                      Out<nb::device::cpu> grad_table) {
+  if (weight.shape(0) != index.shape(0) || weight.shape(1) != index.shape(1)) {
+    throw std::invalid_argument("weight has shape " + shape_str(weight.shape(0), weight.shape(1)) + ", expected " +
+                                shape_str(index.shape(0), index.shape(1)) + " (the shape of index)");
+  }
+  if (grad_out.shape(0) != index.shape(0) || grad_out.shape(1) != grad_table.shape(1)) {
+    throw std::invalid_argument("grad_out has shape " + shape_str(grad_out.shape(0), grad_out.shape(1)) +
+                                ", expected " + shape_str(index.shape(0), grad_table.shape(1)) +
+                                " (index's rows, grad_table's columns)");
+  }
+  const auto rows = static_cast<std::int64_t>(index.shape(0));
+  const auto tokens = static_cast<std::int64_t>(index.shape(1));
+  const auto hidden = static_cast<std::int64_t>(grad_table.shape(1));
+  const auto table_rows = static_cast<std::int64_t>(grad_table.shape(0));
+  nb::gil_scoped_release release;
+  tk::token_table_grad_cpu(index.data(), weight.data(), grad_out.data(), grad_table.data(), rows, tokens, hidden,
+                           table_rows);
+}
+
 }  // namespace
 
 NB_MODULE(_kernels, m) {
-  m.doc() = "Native kernels of the reference PPO trainer (advantage estimation).";
+  m.doc() = "Native kernels of the reference PPO trainer (advantage estimation, the token table's gradient).";
 
   m.def("advantage_cpu", &advantage_cpu, "values"_a.noconvert(), "rewards"_a.noconvert(), "dones"_a.noconvert(),
         "importance"_a.noconvert(), "advantages"_a.noconvert(),
@@ -87,6 +110,10 @@ NB_MODULE(_kernels, m) {
         "importance"_a.noconvert(), "advantages"_a.noconvert(),
         "gamma"_a, "gae_lambda"_a, "rho_clip"_a, "c_clip"_a, "stream"_a = 0,
         "Same as advantage_cpu for CUDA arrays, launched asynchronously on `stream` (a cudaStream_t as int).");
+  m.def("token_table_grad", &token_table_grad, "index"_a.noconvert(), "weight"_a.noconvert(),
+        "grad_out"_a.noconvert(), "grad_table"_a.noconvert(),
+        "grad_table[index[n, k]] += weight[n, k] * grad_out[n] over contiguous CPU arrays (int64 index, float32 "
+        "others); IndexError before writing anything when an index with a nonzero weight is out of range.");
   m.def("cuda_kernel_compiled", &tk::cuda_kernel_compiled, "Whether this build contains the CUDA kernel.");
   m.def("cuda_device_count", &tk::cuda_device_count,
         "CUDA devices visible to the kernel's CUDA runtime (0 if not compiled, no driver or no device).");

@@ -127,6 +127,67 @@ def test_token_first_layer_equals_the_dense_computation() -> None:
     assert torch.equal(touched, dense.abs().sum(0) > 0)
 
 
+def test_token_table_gradient_equals_torchs_embedding_bag_gradient() -> None:
+    """The native kernel's table gradient (used in training on CPU) is torch's embedding-bag gradient."""
+    import mettagrid
+    from trainer import policies
+
+    env = mettagrid.MettaGridEnv("arena", num_envs=2, seed=0)
+    env.reset(seed=5)
+    rng = np.random.default_rng(1)
+    for _ in range(10):
+        env.step(rng.integers(0, env.single_action_space.n, env.num_agents, dtype=np.int32))
+    obs = torch.from_numpy(env.observations.copy())
+    torch.manual_seed(0)
+    agent = make_agent(env.single_observation_space, env.single_action_space, [], "cpu",
+                       AgentModelConfig(policy="fast", encoder="tokens", hidden_dim=16), feature_spec=env.feature_spec())
+    enc = agent.encoder
+    index, weight = enc.inputs(agent, obs)
+    upstream = torch.randn(obs.shape[0], 16, generator=torch.Generator().manual_seed(2))
+    assert policies._native_table_grad(enc.table.weight, weight)  # the training path on CPU uses the kernel
+    (enc.first_layer(agent, obs) * upstream).sum().backward()
+    native = enc.table.weight.grad.clone()
+    enc.table.weight.grad = None
+    (enc.table(index, per_sample_weights=weight) * upstream).sum().backward()
+    assert native.abs().sum() > 0 and torch.allclose(native, enc.table.weight.grad, atol=1e-5)
+    assert torch.allclose(enc.bias.grad, upstream.sum(0), atol=1e-5)  # and the bias its own
+
+
+def test_token_table_kernel_refuses_bad_input() -> None:
+    from trainer import policies
+
+    kernels = policies._kernels
+    index = torch.tensor([[0, 3], [1, 4]])
+    weight = torch.tensor([[1.0, 2.0], [0.5, 0.0]])
+    grad_out = torch.tensor([[1.0, 1.0], [2.0, 2.0]])
+    table = torch.zeros(4, 2)
+    # index 4 has weight 0 (padding): skipped, not an error
+    kernels.token_table_grad(index, weight, grad_out, table)
+    assert table.tolist() == [[1.0, 1.0], [1.0, 1.0], [0.0, 0.0], [2.0, 2.0]]
+    before = table.clone()
+    with pytest.raises(IndexError, match=r"index\[1, 0\] = 9 is outside the table's 4 rows"):
+        kernels.token_table_grad(torch.tensor([[0, 3], [9, 1]]), weight, grad_out, table)
+    assert torch.equal(table, before)  # nothing written
+    with pytest.raises(ValueError, match="weight has shape"):
+        kernels.token_table_grad(index, weight[:1], grad_out, table)
+    with pytest.raises(ValueError, match="grad_out has shape"):
+        kernels.token_table_grad(index, weight, torch.zeros(2, 3), table)
+    with pytest.raises(TypeError):  # int32 index: no silent conversion
+        kernels.token_table_grad(index.int(), weight, grad_out, table)
+
+
+def test_trim_keeps_the_token_columns_up_to_the_last_used_one() -> None:
+    from trainer.policies import Policy
+
+    obs = torch.full((3, 6, 3), 0xFF, dtype=torch.uint8)
+    obs[0, :2] = 1
+    obs[2, :4] = 2
+    trimmed = Policy._trim(obs)
+    assert trimmed.shape == (3, 4, 3) and torch.equal(trimmed, obs[:, :4])
+    assert trimmed.data_ptr() == obs.data_ptr()  # a view, no copy
+    assert Policy._trim(torch.full((2, 5, 3), 0xFF, dtype=torch.uint8)).shape == (2, 1, 3)
+
+
 def test_lstm_segments_with_many_episode_starts_match_step_by_step() -> None:
     torch.manual_seed(1)
     agent = make_agent(OBS, ACT, [], "cpu", AgentModelConfig(policy="lstm", hidden_dim=8), feature_spec=SPEC)
