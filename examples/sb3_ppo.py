@@ -16,6 +16,7 @@ import torch
 from stable_baselines3 import PPO
 from stable_baselines3.common.env_checker import check_env
 from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from torch import nn
 
@@ -79,6 +80,7 @@ def main() -> None:
     model = PPO("MlpPolicy", venv, learning_rate=1e-3, n_steps=n_steps, batch_size=min(512, n_steps * args.envs),
                 n_epochs=4, ent_coef=0.01, policy_kwargs={"features_extractor_class": TokenBag, "net_arch": [128]},
                 seed=args.seed, verbose=0, device="cpu")
+    model.set_logger(Logger(folder=None, output_formats=[]))  # SB3's default logger makes a folder in /tmp per run
     print(f"sb3 ppo: training {args.steps} steps on {args.env_id} ...", flush=True)
     model.learn(total_timesteps=args.steps)
     venv.close()

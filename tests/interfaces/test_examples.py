@@ -38,10 +38,14 @@ def test_example_runs(name: str, tmp_path: Path) -> None:
         pytest.skip(f"{module} is not installed")
     outputs = {"render_gif.py": tmp_path / "episode.gif", "replay_viewer.py": tmp_path / "replay.html"}
     args = EXAMPLES[name] + (["--out", str(outputs[name])] if name in outputs else [])
+    scratch = tmp_path / "tmp"  # the examples' temporary directory: they leave nothing behind in it
+    scratch.mkdir()
     proc = subprocess.run([sys.executable, str(ROOT / "examples" / name), *args], capture_output=True, text=True,
-                          timeout=120, cwd=tmp_path)
+                          timeout=120, cwd=tmp_path, env={**os.environ, "TMPDIR": str(scratch)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip(), "an example should say what it did"
+    left = sorted(p.name for p in scratch.iterdir() if not p.name.startswith("torchinductor_"))  # torch's own cache
+    assert not left, f"{name} left {left} in its temp dir"
     if name in outputs:
         assert outputs[name].stat().st_size > 0
     if name == "replay_viewer.py":
