@@ -233,26 +233,45 @@ class _TokenEncoder(nn.Module):
         self.bias = nn.Parameter(torch.zeros(cfg.hidden_dim))
         # Like a linear layer whose fan-in is the tokens an agent sees (not the mostly empty dense input).
         nn.init.normal_(self.table.weight, 0.0, math.sqrt(2.0 / 40.0))
+        self._build_lookup(policy)
         layers: list[nn.Module] = []
         for _ in range(cfg.mlp_layers - 1):
             layers += [_init(nn.Linear(cfg.hidden_dim, cfg.hidden_dim)), nn.ReLU()]
         self.mlp = nn.Sequential(*layers)
 
-    def inputs(self, policy: Policy, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(N, tokens, 3) uint8 -> the row of the table each token adds and its weight (0 for padding), (N, tokens)."""
-        obs = policy._trim(obs)
-        loc, feat, value, pad = policy._decode(obs, trimmed=True)
-        raw = obs[..., 2].long()
+    def _build_lookup(self, policy: Policy) -> None:
+        """Per (location byte, feature byte) pair, what a token adds: its table row, the scale of its value, and for
+        a `type_id` token on the grid the row of its cell in the type-0 plane (-1 otherwise); padding, unknown
+        features and off-window cells add nothing (row 0, scale 0)."""
+        key = torch.arange(256 * 256)
+        loc, feat = key >> 8, key & 255
         row, col = loc >> 4, loc & 15
-        on_grid = ~pad & (loc != GLOBAL_LOCATION) & (row < policy.height) & (col < policy.width)
-        is_global = ~pad & (loc == GLOBAL_LOCATION)
+        known = feat < policy.num_features
+        feat = torch.where(known, feat, torch.zeros_like(feat))
+        on_grid = known & (loc != PADDING_LOCATION) & (loc != GLOBAL_LOCATION) & (row < policy.height) & (
+            col < policy.width)
+        is_global = known & (loc == GLOBAL_LOCATION)
         cell = row * policy.width + col
-        is_type = on_grid & (feat == self.type_feature) & (raw < TYPE_ONE_HOT)
-        index = torch.where(is_type, self.type_base + raw * self.cells + cell, feat * self.cells + cell)
-        index = torch.where(is_global, self.global_base + feat, index)
-        index = torch.where(on_grid | is_global, index, torch.zeros_like(index))
-        gmask = policy.global_mask[feat]
-        weight = torch.where(is_type, torch.ones_like(value), value) * on_grid + value * gmask * is_global
+        base = torch.where(on_grid, feat * self.cells + cell, torch.where(is_global, self.global_base + feat, 0))
+        scale = policy.inv_norm[feat] * (on_grid + is_global * policy.global_mask[feat])
+        type_row = torch.where(on_grid & (feat == self.type_feature), self.type_base + cell, -1)
+        self.register_buffer("lookup_row", base, persistent=False)
+        self.register_buffer("lookup_scale", scale, persistent=False)
+        self.register_buffer("lookup_type_row", type_row, persistent=False)
+
+    def inputs(self, policy: Policy, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(N, tokens, 3) uint8 -> the row of the table each token adds and its weight (0 for padding), (N, tokens):
+        a numeric token adds its value x 1/normalization at row feature x cell (global ones at their own row, if
+        the policy reads that global feature); a `type_id` below TYPE_ONE_HOT adds 1 at its type's plane."""
+        tok = policy._trim(obs).long()
+        key = (tok[..., 0] << 8) | tok[..., 1]
+        raw = tok[..., 2]
+        index = self.lookup_row[key]
+        weight = raw.to(self.lookup_scale.dtype) * self.lookup_scale[key]
+        type_row = self.lookup_type_row[key]
+        is_type = (type_row >= 0) & (raw < TYPE_ONE_HOT)
+        index = torch.where(is_type, type_row + raw * self.cells, index)
+        weight = torch.where(is_type, torch.ones_like(weight), weight)
         return index, weight
 
     def dense(self, policy: Policy, obs: torch.Tensor) -> torch.Tensor:
