@@ -26,6 +26,11 @@ import numpy as np
 from mettagrid.config import GameConfig
 from mettagrid.env import GLOBAL_LOCATION, PADDING_LOCATION, MettaGridEnv
 
+try:
+    from trainer import _kernels
+except ImportError:  # the native module was not built: the search runs in numpy (same results)
+    _kernels = None
+
 __all__ = ["SCRIPTED_TEACHERS", "TEACHER_NAMES", "ArenaTeacher", "NavigationTeacher", "ScriptedTeacher",
            "TeacherEnv", "TeacherView", "scripted_teacher", "teacher_family"]
 
@@ -59,10 +64,18 @@ def _probe(bits: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return ((bits[:, rows] >> cols.astype(np.uint32)) & 1).astype(bool)
 
 
-def _path_levels(goal: np.ndarray, free: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def _path_levels(goal: np.ndarray, free: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                 native: bool = True) -> np.ndarray:
     """Breadth-first distances from the goal cells through free cells (row bitmasks, (K, H)) to the probe cells
     (rows[i], cols[i]), probe 0 being the agent's own: (K, P) int32, _FAR where unreachable. Stops once every agent's
-    own cell is reached (breadth-first order makes the levels exact) or nothing new is."""
+    own cell is reached (breadth-first order makes the levels exact) or nothing new is. The native kernel
+    (`trainer._kernels.bfs_levels`, ~10x faster) computes the same levels when it is built and `native` is set."""
+    if native and _kernels is not None:
+        levels = np.empty((goal.shape[0], len(rows)), dtype=np.int32)
+        _kernels.bfs_levels(np.ascontiguousarray(goal, dtype=np.uint32), np.ascontiguousarray(free, dtype=np.uint32),
+                            np.ascontiguousarray(rows, dtype=np.int64), np.ascontiguousarray(cols, dtype=np.int64),
+                            int(_FAR), levels)
+        return levels
     reached = goal & free
     levels = np.where(_probe(reached, rows, cols), 0, _FAR).astype(np.int32)
     frontier = reached

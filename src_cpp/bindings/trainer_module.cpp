@@ -12,6 +12,7 @@
 #include <string>
 
 #include "kernels/advantage.hpp"
+#include "kernels/bfs.hpp"
 #include "kernels/token_table.hpp"
 
 namespace nb = nanobind;
@@ -97,10 +98,38 @@ void token_table_grad(nb::ndarray<const std::int64_t, nb::ndim<2>, nb::c_contig,
                            table_rows);
 }
 
+void bfs_levels(nb::ndarray<const std::uint32_t, nb::ndim<2>, nb::c_contig, nb::device::cpu> goal,
+                nb::ndarray<const std::uint32_t, nb::ndim<2>, nb::c_contig, nb::device::cpu> free_cells,
+                nb::ndarray<const std::int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> probe_rows,
+                nb::ndarray<const std::int64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> probe_cols,
+                std::int32_t far,
+                nb::ndarray<std::int32_t, nb::ndim<2>, nb::c_contig, nb::device::cpu> levels) {
+  if (free_cells.shape(0) != goal.shape(0) || free_cells.shape(1) != goal.shape(1)) {
+    throw std::invalid_argument("free has shape " + shape_str(free_cells.shape(0), free_cells.shape(1)) +
+                                ", expected " + shape_str(goal.shape(0), goal.shape(1)) + " (the shape of goal)");
+  }
+  if (probe_cols.shape(0) != probe_rows.shape(0)) {
+    throw std::invalid_argument("probe_cols has " + std::to_string(probe_cols.shape(0)) + " entries, probe_rows " +
+                                std::to_string(probe_rows.shape(0)));
+  }
+  if (levels.shape(0) != goal.shape(0) || levels.shape(1) != probe_rows.shape(0)) {
+    throw std::invalid_argument("levels has shape " + shape_str(levels.shape(0), levels.shape(1)) + ", expected " +
+                                shape_str(goal.shape(0), probe_rows.shape(0)) + " (grids, probes)");
+  }
+  const auto grids = static_cast<std::int64_t>(goal.shape(0));
+  const auto rows = static_cast<std::int64_t>(goal.shape(1));
+  const auto probes = static_cast<std::int64_t>(probe_rows.shape(0));
+  nb::gil_scoped_release release;
+  tk::bfs_levels(goal.data(), free_cells.data(), grids, rows, probe_rows.data(), probe_cols.data(), probes, far,
+                 levels.data());
+}
+
 }  // namespace
 
 NB_MODULE(_kernels, m) {
-  m.doc() = "Native kernels of the reference PPO trainer (advantage estimation, the token table's gradient).";
+  m.doc() =
+      "Native kernels of the reference PPO trainer (advantage estimation, the token table's gradient, the "
+      "teachers' search).";
 
   m.def("advantage_cpu", &advantage_cpu, "values"_a.noconvert(), "rewards"_a.noconvert(), "dones"_a.noconvert(),
         "importance"_a.noconvert(), "advantages"_a.noconvert(),
@@ -114,6 +143,11 @@ NB_MODULE(_kernels, m) {
         "grad_out"_a.noconvert(), "grad_table"_a.noconvert(),
         "grad_table[index[n, k]] += weight[n, k] * grad_out[n] over contiguous CPU arrays (int64 index, float32 "
         "others); IndexError before writing anything when an index with a nonzero weight is out of range.");
+  m.def("bfs_levels", &bfs_levels, "goal"_a.noconvert(), "free"_a.noconvert(), "probe_rows"_a.noconvert(),
+        "probe_cols"_a.noconvert(), "far"_a, "levels"_a.noconvert(),
+        "Breadth-first distances from goal cells through free cells on (grids, rows) uint32 row bitmasks to the "
+        "probe cells, written to levels (grids, probes) int32 (`far` where not reached); the scripted teachers' "
+        "search.");
   m.def("cuda_kernel_compiled", &tk::cuda_kernel_compiled, "Whether this build contains the CUDA kernel.");
   m.def("cuda_device_count", &tk::cuda_device_count,
         "CUDA devices visible to the kernel's CUDA runtime (0 if not compiled, no driver or no device).");

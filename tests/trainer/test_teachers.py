@@ -265,6 +265,43 @@ def test_arena_teacher_full_episodes() -> None:
     assert figures["teacher_hearts"] >= 3.0 and figures["random_hearts"] < 0.1, figures
 
 
+def test_native_search_equals_the_numpy_search() -> None:
+    """trainer._kernels.bfs_levels computes exactly the numpy search's levels (random grids, every stopping case)."""
+    from trainer import teachers
+
+    assert teachers._kernels is not None  # the package builds its native module
+    rng = np.random.default_rng(7)
+    rows, cols = np.array([6, 5, 7, 6, 6]), np.array([6, 6, 6, 5, 7])
+    unreached = 0
+    for _ in range(200):
+        k = int(rng.integers(1, 30))
+        free = teachers._row_bits(rng.random((k, 13, 13)) < rng.uniform(0.2, 0.95))
+        goal = teachers._grow(teachers._row_bits(rng.random((k, 13, 13)) < rng.uniform(0.0, 0.08)))
+        native = teachers._path_levels(goal, free, rows, cols)
+        numpy = teachers._path_levels(goal, free, rows, cols, native=False)
+        assert native.dtype == np.int32 and np.array_equal(native, numpy)
+        unreached += int((numpy[:, 0] == teachers._FAR).sum())
+    assert unreached > 0  # some agents cannot reach any goal: the search stops when nothing new is reached
+    with pytest.raises(IndexError, match="probe 0 at \\(13, 6\\) is outside"):
+        teachers._kernels.bfs_levels(goal, free, np.array([13]), np.array([6]), 99, np.zeros((len(goal), 1), np.int32))
+
+
+def test_teacher_actions_are_the_same_with_the_numpy_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trainer import teachers
+
+    env = MettaGridEnv("arena", num_envs=2, seed=3)
+    env.reset(seed=3)
+    rng = np.random.default_rng(0)
+    native_teacher, numpy_teacher = scripted_teacher("arena", env, seed=1), scripted_teacher("arena", env, seed=1)
+    for _ in range(40):
+        expected = native_teacher(env.observations)
+        with monkeypatch.context() as m:
+            m.setattr(teachers, "_kernels", None)
+            assert np.array_equal(numpy_teacher(env.observations), expected)
+        env.step(np.where(rng.random(env.num_agents) < 0.5, expected,
+                          rng.integers(0, env.single_action_space.n, env.num_agents)).astype(np.int32))
+
+
 # ---------------------------------------------------------------- the env hook: teacher_actions
 
 def test_teacher_env_fills_teacher_actions() -> None:
