@@ -118,7 +118,7 @@ class EnvConfig(_Config):
 class AgentModelConfig(_Config):
     """The policy architecture and its sizes."""
 
-    policy: Literal["fast", "lstm", "transformer"] = Field("lstm", description="Architecture: fast (CNN+MLP), lstm (CNN+LSTM) or transformer (attention over tokens).")
+    policy: Literal["fast", "lstm", "transformer"] = Field("lstm", description="Architecture: fast (encoder + MLP), lstm (encoder + LSTM) or transformer (attention over tokens).")
     encoder: Literal["cnn", "tokens"] = Field("cnn", description="Encoder of fast and lstm: tokens (token-native first layer, no dense planes) or cnn (a CNN over dense feature planes).")
     hidden_dim: int = Field(128, ge=1, description="Width of the core (MLP / LSTM) that feeds the actor and critic heads.")
     cnn_channels: int = Field(32, ge=1, description="Channels of the CNN encoder (fast, lstm).")

@@ -146,7 +146,8 @@ def test_recipe_help_shows_the_recipe_defaults(capsys: pytest.CaptureFixture[str
     recipe, root_cfg = navigation(), TrainerConfig()
     assert recipe.env.num_envs != root_cfg.env.num_envs and recipe.experience.batch_size != root_cfg.experience.batch_size
     assert nav["env.num_envs"][:2] == ["int", str(recipe.env.num_envs)]
-    assert " ".join(nav["agent.policy"]).startswith("Literal['fast', 'lstm', 'transformer'] 'lstm' ")
+    # the recipe's value, not the config default
+    assert " ".join(nav["agent.policy"]).startswith("Literal['fast', 'lstm', 'transformer'] 'fast' ")
     assert nav["experience.batch_size"][:4] == ["int", "|", "None", str(recipe.experience.batch_size)]
     arena = _help_rows(["arena", "run=a1", "--help"], capsys)
     assert arena["env.preset"][:2] == ["str", "'arena'"] and arena["env.num_envs"][:2] == ["int", "8"]
