@@ -194,8 +194,8 @@ class _TokenTableBag(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[None, None, torch.Tensor]:
         index, weight = ctx.saved_tensors
-        grad_table = grad_out.new_zeros(ctx.table_shape)
-        _kernels.token_table_grad(index.contiguous(), weight.contiguous(), grad_out.contiguous(), grad_table)
+        grad_table = grad_out.new_zeros(ctx.table_shape, dtype=torch.float32)
+        _kernels.token_table_grad(index.contiguous(), weight.contiguous(), grad_out.float().contiguous(), grad_table)
         return None, None, grad_table
 
 
