@@ -79,7 +79,7 @@ def _fusable(params: list[nn.Parameter]) -> bool:
     take these parameters: floating point, all on one CPU or CUDA device."""
     devices = {p.device for p in params}
     return (len(devices) == 1 and next(iter(devices)).type in ("cpu", "cuda")
-            and all(p.dtype in (torch.float32, torch.float64, torch.float16, torch.bfloat16) for p in params))
+            and all(p.is_floating_point() for p in params))
 
 
 def make_optimizer(agent: nn.Module, config: OptimizerConfig | None = None, losses: Mapping[str, Any] | None = None,

@@ -96,11 +96,10 @@ class Policy(nn.Module):
         used = torch.nonzero((obs[..., 0] != PADDING_LOCATION).any(0))
         return obs[:, : int(used[-1]) + 1] if len(used) else obs[:, :1]
 
-    def _decode(self, obs: torch.Tensor, trimmed: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor,
-                                                                        torch.Tensor]:
-        """(location, feature id clamped to num_features, normalised value, is-padding) of (N, tokens, 3) uint8
-        (`trimmed`: the all-padding columns are already dropped)."""
-        tok = (obs if trimmed else self._trim(obs)).long()
+    def _decode(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(location, feature id clamped to num_features, normalised value, is-padding) of (N, tokens, 3) uint8,
+        trailing all-padding columns dropped."""
+        tok = self._trim(obs).long()
         loc, feat = tok[..., 0], tok[..., 1]
         known = feat < self.num_features
         feat = torch.where(known, feat, torch.zeros_like(feat))

@@ -91,20 +91,26 @@ def test_token_encoder_shapes_and_padding(policy: str) -> None:
     assert torch.isfinite(agent(torch.full((2, 6, 3), 0xFF, dtype=torch.uint8)).logits).all()
 
 
-def test_token_first_layer_equals_the_dense_computation() -> None:
-    """The EmbeddingBag over tokens is exactly a linear layer over the dense planes (plus one-hot type planes)."""
+def _arena_tokens_agent(reset_seed: int, rng_seed: int, steps: int, global_features: list[str],
+                        hidden_dim: int) -> tuple[torch.Tensor, FastPolicy]:
+    """Observations of two arena games after `steps` random steps, and a seeded fast token-encoder policy for them."""
     import mettagrid
 
     env = mettagrid.MettaGridEnv("arena", num_envs=2, seed=0)
-    env.reset(seed=3)
-    rng = np.random.default_rng(0)
-    for _ in range(20):
+    env.reset(seed=reset_seed)
+    rng = np.random.default_rng(rng_seed)
+    for _ in range(steps):
         env.step(rng.integers(0, env.single_action_space.n, env.num_agents, dtype=np.int32))
-    obs = torch.from_numpy(env.observations.copy())
     torch.manual_seed(0)
-    agent = make_agent(env.single_observation_space, env.single_action_space, ["last_action"], "cpu",
-                       AgentModelConfig(policy="fast", encoder="tokens", hidden_dim=32),
+    agent = make_agent(env.single_observation_space, env.single_action_space, global_features, "cpu",
+                       AgentModelConfig(policy="fast", encoder="tokens", hidden_dim=hidden_dim),
                        feature_spec=env.feature_spec())
+    return torch.from_numpy(env.observations.copy()), agent
+
+
+def test_token_first_layer_equals_the_dense_computation() -> None:
+    """The EmbeddingBag over tokens is exactly a linear layer over the dense planes (plus one-hot type planes)."""
+    obs, agent = _arena_tokens_agent(reset_seed=3, rng_seed=0, steps=20, global_features=["last_action"], hidden_dim=32)
     enc = agent.encoder
     dense = enc.dense(agent, obs)
     weight = enc.table.weight.double()
@@ -129,18 +135,9 @@ def test_token_first_layer_equals_the_dense_computation() -> None:
 
 def test_token_table_gradient_equals_torchs_embedding_bag_gradient() -> None:
     """The native kernel's table gradient (used in training on CPU) is torch's embedding-bag gradient."""
-    import mettagrid
     from trainer import policies
 
-    env = mettagrid.MettaGridEnv("arena", num_envs=2, seed=0)
-    env.reset(seed=5)
-    rng = np.random.default_rng(1)
-    for _ in range(10):
-        env.step(rng.integers(0, env.single_action_space.n, env.num_agents, dtype=np.int32))
-    obs = torch.from_numpy(env.observations.copy())
-    torch.manual_seed(0)
-    agent = make_agent(env.single_observation_space, env.single_action_space, [], "cpu",
-                       AgentModelConfig(policy="fast", encoder="tokens", hidden_dim=16), feature_spec=env.feature_spec())
+    obs, agent = _arena_tokens_agent(reset_seed=5, rng_seed=1, steps=10, global_features=[], hidden_dim=16)
     enc = agent.encoder
     index, weight = enc.inputs(agent, obs)
     upstream = torch.randn(obs.shape[0], 16, generator=torch.Generator().manual_seed(2))
